@@ -1,0 +1,85 @@
+//! tinymlp: run small multilayer perceptrons anywhere, from a microcontroller's flash to a
+//! web page, with no allocator and no panics.
+//!
+//! A model is a blob (see `FORMAT.md`) written by the tinymlp trainer or any program that
+//! follows the format. [`Model::from_bytes`] validates it once, borrowing every weight from
+//! the blob; [`Model::predict`] then classifies raw `u8` pixels in a caller-owned scratch
+//! buffer whose size is fixed at compile time.
+//!
+//! ```
+//! use tinymlp::{Activation, DenseLayer, F32Params, Header, InputSpec, Model, ModelDef, Params};
+//! use tinymlp::F32Scratch;
+//!
+//! // A 2-pixel, 2-class model, written here so the example stands alone; a real program
+//! // uses `include_bytes!("mnist-int8.tmlp")` or a blob in flash instead.
+//! let weights: Vec<u8> = [1.0f32, -1.0, -1.0, 1.0].iter().flat_map(|w| w.to_le_bytes()).collect();
+//! let bias = [0u8; 8];
+//! let layer = DenseLayer {
+//!     inputs: 2,
+//!     outputs: 2,
+//!     activation: Activation::Softmax,
+//!     params: Params::F32(F32Params { weights: &weights, bias: &bias }),
+//! };
+//! let def = ModelDef {
+//!     header: Header::CURRENT,
+//!     input: InputSpec { width: 2, height: 1, channels: 1, scale: 1.0 / 255.0, zero_point: 0 },
+//!     classes: 2,
+//!     layers: &[layer],
+//! };
+//! let mut buf = [0u8; 128];
+//! let blob = def.encode_to_slice(&mut buf)?;
+//!
+//! let model = Model::from_bytes(blob)?;
+//! let mut scratch = F32Scratch::<0, 2>::new();
+//! let prediction = model.predict(&[10, 200], &mut scratch)?;
+//! assert_eq!(prediction.class, 1);
+//! assert!(prediction.probability > 0.6);
+//! # Ok::<(), tinymlp::Error>(())
+//! ```
+//!
+//! # Features
+//! - `std`: implements conveniences that need std (implies `alloc`).
+//! - `alloc`: [`ModelDef::encode_to_vec`].
+//! - `defmt`: `defmt::Format` for [`Error`] and the public enums.
+//! - `fast-math`: the softmax uses micromath's `exp` (relative error below
+//!   [`softmax::FAST_EXP_MAX_ERROR`]) instead of libm's; probabilities then differ slightly
+//!   between builds, the predicted class and raw outputs do not.
+//!
+//! # Guarantees
+//! No `unsafe`, no allocation, no panics: clippy denies `unwrap`, `expect`, `panic` and
+//! slice indexing in this crate, the loader is fuzzed, and every kind of malformed blob has
+//! a test and its own [`Error`].
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+mod error;
+pub mod fixed_point;
+mod format;
+pub mod kernels;
+mod model;
+mod scratch;
+pub mod softmax;
+
+pub use error::{Error, Result};
+pub use format::{
+    Activation, DenseLayer, F32Params, Header, InputSpec, Int8Params, ModelDef, ParamKind, Params,
+    Quantization, Requantization, CHECKSUM_LEN, CRC, FORMAT_VERSION, MAGIC, MAX_LAYERS, MAX_WIDTH,
+};
+pub use model::Model;
+pub use scratch::{F32Scratch, Int8Scratch, OutputDigest, Prediction, RawOutputs, Scratch};

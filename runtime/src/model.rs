@@ -1,0 +1,326 @@
+//! Loading a blob: decode it field by field, then validate everything once.
+
+use heapless::Vec;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::fixed_point::is_valid_requantization;
+use crate::format::{
+    Activation, DenseLayer, F32Params, Header, InputSpec, Int8Params, ParamKind, Params,
+    Quantization, CHECKSUM_LEN, CRC, FORMAT_VERSION, MAGIC, MAX_LAYERS, MAX_WIDTH,
+};
+use crate::scratch::{Prediction, Scratch};
+
+/// Stands for the input description where an error names a layer.
+const INPUT: u8 = u8::MAX;
+
+/// A validated model whose parameters are borrowed from the blob.
+///
+/// Building one checks the checksum, the header, every shape, size, scale and shift, so
+/// that [`predict`](Model::predict) can only fail on a wrong input or scratch buffer.
+#[derive(Debug, Clone)]
+pub struct Model<'a> {
+    input: InputSpec,
+    classes: u32,
+    kind: ParamKind,
+    widest_hidden: u32,
+    layers: Vec<DenseLayer<'a>, MAX_LAYERS>,
+}
+
+impl<'a> Model<'a> {
+    /// Decodes and validates a blob without copying its parameters.
+    ///
+    /// Bytes after the length the header declares are ignored, so a blob can be read from a
+    /// padded flash region.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Model<'a>> {
+        let blob = checked_blob(bytes)?;
+        let (_, body) = take::<Header>(blob)?;
+        let (input, body) = take::<InputSpec>(body)?;
+        let (classes, body) = take::<u32>(body)?;
+        let (count, mut body) = take::<u32>(body)?;
+        if count == 0 {
+            return Err(Error::NoLayers);
+        }
+        if count as usize > MAX_LAYERS {
+            return Err(Error::TooManyLayers(count));
+        }
+        let mut layers = Vec::new();
+        for _ in 0..count {
+            let (layer, rest) = take::<DenseLayer<'a>>(body)?;
+            body = rest;
+            layers
+                .push(layer)
+                .map_err(|_| Error::TooManyLayers(count))?;
+        }
+        if !body.is_empty() {
+            return Err(Error::TrailingBytes);
+        }
+        validate(input, classes, &layers)
+    }
+
+    /// The input image description.
+    pub fn input(&self) -> &InputSpec {
+        &self.input
+    }
+
+    /// Number of pixel values [`predict`](Model::predict) expects.
+    pub fn input_len(&self) -> usize {
+        self.input.len() as usize
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.classes as usize
+    }
+
+    /// Whether the parameters are f32 or int8.
+    pub fn kind(&self) -> ParamKind {
+        self.kind
+    }
+
+    /// The layers, first to last.
+    pub fn layers(&self) -> &[DenseLayer<'a>] {
+        &self.layers
+    }
+
+    /// The widest hidden layer: the width a scratch buffer needs (0 for a single layer).
+    pub fn widest_hidden(&self) -> usize {
+        self.widest_hidden as usize
+    }
+
+    /// Number of multiply-accumulates in one forward pass.
+    pub fn macs(&self) -> u64 {
+        self.layers
+            .iter()
+            .map(|l| u64::from(l.inputs) * u64::from(l.outputs))
+            .sum()
+    }
+
+    /// Checks that `S` is the right kind of scratch buffer and large enough for this model.
+    /// Call it once at start-up to learn about a too-small buffer before the first input.
+    pub fn check_scratch<S: Scratch>(&self) -> Result<()> {
+        if S::KIND != self.kind {
+            return Err(Error::ScratchKind {
+                model: self.kind,
+                scratch: S::KIND,
+            });
+        }
+        for (needed, capacity) in [(self.widest_hidden, S::WIDTH), (self.classes, S::CLASSES)] {
+            if needed as usize > capacity {
+                return Err(Error::ScratchTooSmall {
+                    needed,
+                    capacity: u32::try_from(capacity).unwrap_or(u32::MAX),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Classifies one input of raw `u8` pixels, using `scratch` for all intermediate values.
+    ///
+    /// The returned [`Prediction`] borrows its probabilities and raw outputs from `scratch`.
+    pub fn predict<'s, S: Scratch>(
+        &self,
+        pixels: &[u8],
+        scratch: &'s mut S,
+    ) -> Result<Prediction<'s>> {
+        self.check_scratch::<S>()?;
+        if pixels.len() != self.input_len() {
+            return Err(Error::InputLength {
+                expected: self.input.len(),
+                found: u32::try_from(pixels.len()).unwrap_or(u32::MAX),
+            });
+        }
+        scratch.run(self, pixels)
+    }
+}
+
+/// Checks magic, version, declared length and CRC; returns the blob without padding.
+fn checked_blob(bytes: &[u8]) -> Result<&[u8]> {
+    let magic_len = bytes.len().min(MAGIC.len());
+    if bytes.get(..magic_len) != MAGIC.get(..magic_len) {
+        return Err(Error::BadMagic);
+    }
+    let header = match postcard::take_from_bytes::<Header>(bytes) {
+        Ok((header, _)) => header,
+        // A version varint that never ends is garbage; anything else is a cut-short header.
+        Err(postcard::Error::DeserializeBadVarint) => return Err(Error::Malformed),
+        Err(_) => return Err(Error::Truncated),
+    };
+    if header.version != FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion(header.version));
+    }
+    let blob = bytes
+        .get(..header.length as usize)
+        .ok_or(Error::Truncated)?;
+    let checksum_at = blob
+        .len()
+        .checked_sub(CHECKSUM_LEN)
+        .ok_or(Error::Malformed)?;
+    let (contents, checksum) = blob.split_at_checked(checksum_at).ok_or(Error::Malformed)?;
+    let stored = checksum
+        .first_chunk::<CHECKSUM_LEN>()
+        .map(|c| u32::from_le_bytes(*c))
+        .ok_or(Error::Malformed)?;
+    if CRC.checksum(contents) != stored {
+        return Err(Error::ChecksumMismatch);
+    }
+    Ok(contents)
+}
+
+fn take<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8])> {
+    postcard::take_from_bytes(bytes).map_err(|_| Error::Malformed)
+}
+
+fn validate<'a>(
+    input: InputSpec,
+    classes: u32,
+    layers: &Vec<DenseLayer<'a>, MAX_LAYERS>,
+) -> Result<Model<'a>> {
+    let input_len = input.len();
+    check_width(INPUT, input_len)?;
+    check_scale(INPUT, input.scale)?;
+    let first = layers.first().ok_or(Error::NoLayers)?;
+    let kind = first.params.kind();
+    let last_index = layers.len() - 1;
+
+    let mut previous_outputs = input_len;
+    let mut previous_quantization = Quantization {
+        scale: input.scale,
+        zero_point: i32::from(input.zero_point),
+    };
+    let mut widest_hidden = 0;
+    for (index, layer) in layers.iter().enumerate() {
+        let id = index as u8;
+        let is_last = index == last_index;
+        check_width(id, layer.inputs)?;
+        check_width(id, layer.outputs)?;
+        if layer.inputs != previous_outputs {
+            return Err(Error::ShapeMismatch {
+                layer: id,
+                expected: previous_outputs,
+                found: layer.inputs,
+            });
+        }
+        if layer.params.kind() != kind {
+            return Err(Error::MixedParameterKinds { layer: id });
+        }
+        let activation_ok = match layer.activation {
+            Activation::None => true,
+            Activation::Relu => !is_last,
+            Activation::Softmax => is_last,
+        };
+        if !activation_ok {
+            return Err(Error::InvalidActivation { layer: id });
+        }
+        let weight_count = layer.inputs * layer.outputs; // both <= 4096: no overflow
+        match &layer.params {
+            Params::F32(params) => check_f32(id, weight_count, layer.outputs, params)?,
+            Params::Int8(params) => {
+                let expected_zero_points = if index == 0 { 0..=255 } else { -128..=127 };
+                check_int8(id, weight_count, layer.outputs, params)?;
+                if !expected_zero_points.contains(&params.input.zero_point) {
+                    return Err(Error::InvalidZeroPoint { layer: id });
+                }
+                if params.input != previous_quantization {
+                    return Err(Error::QuantizationMismatch { layer: id });
+                }
+                match (&params.requantization, is_last) {
+                    (Some(requantization), false) => {
+                        previous_quantization = requantization.output;
+                    }
+                    (None, true) => {}
+                    _ => return Err(Error::RequantizationPlacement { layer: id }),
+                }
+            }
+        }
+        if !is_last {
+            widest_hidden = widest_hidden.max(layer.outputs);
+        }
+        previous_outputs = layer.outputs;
+    }
+    if previous_outputs != classes {
+        return Err(Error::ClassCountMismatch {
+            classes,
+            outputs: previous_outputs,
+        });
+    }
+    Ok(Model {
+        input,
+        classes,
+        kind,
+        widest_hidden,
+        layers: layers.clone(),
+    })
+}
+
+fn check_width(layer: u8, width: u32) -> Result<()> {
+    if (1..=MAX_WIDTH).contains(&width) {
+        Ok(())
+    } else {
+        Err(Error::WidthOutOfRange { layer, width })
+    }
+}
+
+fn check_scale(layer: u8, scale: f32) -> Result<()> {
+    if scale.is_finite() && scale > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidScale { layer })
+    }
+}
+
+fn check_size(layer: u8, bytes: &[u8], count: u32, element_size: u32) -> Result<()> {
+    let expected = count * element_size; // count <= 4096 * 4096, element_size <= 4: fits
+    if bytes.len() == expected as usize {
+        Ok(())
+    } else {
+        Err(Error::ParameterSize {
+            layer,
+            expected,
+            found: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+        })
+    }
+}
+
+fn check_f32(layer: u8, weight_count: u32, outputs: u32, params: &F32Params<'_>) -> Result<()> {
+    check_size(layer, params.weights, weight_count, 4)?;
+    check_size(layer, params.bias, outputs, 4)?;
+    let (weights, _) = params.weights.as_chunks::<4>();
+    let (bias, _) = params.bias.as_chunks::<4>();
+    if weights
+        .iter()
+        .chain(bias)
+        .all(|b| f32::from_le_bytes(*b).is_finite())
+    {
+        Ok(())
+    } else {
+        Err(Error::NonFiniteParameter { layer })
+    }
+}
+
+fn check_int8(layer: u8, weight_count: u32, outputs: u32, params: &Int8Params<'_>) -> Result<()> {
+    check_size(layer, params.weights, weight_count, 1)?;
+    check_size(layer, params.weight_scales, outputs, 4)?;
+    check_size(layer, params.bias, outputs, 4)?;
+    check_scale(layer, params.input.scale)?;
+    let (scales, _) = params.weight_scales.as_chunks::<4>();
+    for scale in scales {
+        check_scale(layer, f32::from_le_bytes(*scale))?;
+    }
+    if let Some(requantization) = &params.requantization {
+        check_size(layer, requantization.multipliers, outputs, 4)?;
+        check_size(layer, requantization.shifts, outputs, 1)?;
+        check_scale(layer, requantization.output.scale)?;
+        if !(-128..=127).contains(&requantization.output.zero_point) {
+            return Err(Error::InvalidZeroPoint { layer });
+        }
+        let (multipliers, _) = requantization.multipliers.as_chunks::<4>();
+        for (multiplier, &shift) in multipliers.iter().zip(requantization.shifts) {
+            if !is_valid_requantization(i32::from_le_bytes(*multiplier), shift as i8) {
+                return Err(Error::InvalidRequantization { layer });
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,363 @@
+//! Caller-owned working memory and the forward pass that runs in it.
+
+use crate::error::{Error, Result};
+use crate::fixed_point::multiply_by_quantized_multiplier;
+use crate::format::{
+    Activation, DenseLayer, F32Params, InputSpec, Int8Params, ParamKind, Params, Requantization,
+};
+use crate::kernels;
+use crate::model::Model;
+use crate::softmax::{argmax, softmax_in_place};
+
+/// The outcome of one forward pass, borrowing from the scratch buffer it ran in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prediction<'s> {
+    /// Index of the most probable class (the first, on a tie).
+    pub class: usize,
+    /// Probability of that class.
+    pub probability: f32,
+    /// Softmax probability of every class.
+    pub probabilities: &'s [f32],
+    /// The last layer's output before the softmax, for bit-exact comparisons across targets.
+    pub raw: RawOutputs<'s>,
+}
+
+/// The last layer's output before the softmax.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RawOutputs<'s> {
+    /// int8 models: the int32 accumulators (bias included) of the last layer.
+    Int32(&'s [i32]),
+    /// f32 models: the logits.
+    F32(&'s [f32]),
+}
+
+impl RawOutputs<'_> {
+    /// Feeds the outputs, as little-endian bytes, into `digest`.
+    pub fn update(&self, digest: &mut OutputDigest) {
+        match self {
+            RawOutputs::Int32(values) => values
+                .iter()
+                .for_each(|v| digest.0.update(&v.to_le_bytes())),
+            RawOutputs::F32(values) => values
+                .iter()
+                .for_each(|v| digest.0.update(&v.to_bits().to_le_bytes())),
+        }
+    }
+}
+
+static OUTPUT_CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+
+/// A CRC-32 over the raw outputs of many predictions: two runtimes (host, firmware, wasm)
+/// that produce the same digest over the same inputs computed the same bits.
+pub struct OutputDigest(crc::Digest<'static, u32>);
+
+impl OutputDigest {
+    /// An empty digest.
+    pub fn new() -> Self {
+        OutputDigest(OUTPUT_CRC.digest())
+    }
+
+    /// Adds one prediction's raw outputs.
+    pub fn add(&mut self, prediction: &Prediction<'_>) {
+        prediction.raw.update(self);
+    }
+
+    /// The digest of everything added so far.
+    pub fn finish(self) -> u32 {
+        self.0.finalize()
+    }
+}
+
+impl Default for OutputDigest {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+mod private {
+    pub trait Sealed {
+        fn run<'s>(
+            &'s mut self,
+            model: &crate::Model<'_>,
+            pixels: &[u8],
+        ) -> crate::Result<crate::Prediction<'s>>;
+    }
+}
+
+/// Working memory for one kind of model: [`Int8Scratch`] or [`F32Scratch`].
+pub trait Scratch: private::Sealed {
+    /// The kind of model this buffer runs.
+    const KIND: ParamKind;
+    /// Widest hidden layer it holds.
+    const WIDTH: usize;
+    /// Most classes it holds.
+    const CLASSES: usize;
+}
+
+/// Working memory for int8 models with hidden layers up to `WIDTH` wide and up to `CLASSES`
+/// classes: `6 * WIDTH + 8 * CLASSES` bytes (3,152 for the MNIST 784-512-10 model).
+#[derive(Debug, Clone)]
+pub struct Int8Scratch<const WIDTH: usize, const CLASSES: usize> {
+    ping: [i8; WIDTH],
+    pong: [i8; WIDTH],
+    accumulators: [i32; WIDTH],
+    raw: [i32; CLASSES],
+    probabilities: [f32; CLASSES],
+}
+
+impl<const WIDTH: usize, const CLASSES: usize> Int8Scratch<WIDTH, CLASSES> {
+    /// A zeroed buffer; `const`, so it can live in a `static`.
+    pub const fn new() -> Self {
+        Int8Scratch {
+            ping: [0; WIDTH],
+            pong: [0; WIDTH],
+            accumulators: [0; WIDTH],
+            raw: [0; CLASSES],
+            probabilities: [0.0; CLASSES],
+        }
+    }
+}
+
+impl<const WIDTH: usize, const CLASSES: usize> Default for Int8Scratch<WIDTH, CLASSES> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const WIDTH: usize, const CLASSES: usize> Scratch for Int8Scratch<WIDTH, CLASSES> {
+    const KIND: ParamKind = ParamKind::Int8;
+    const WIDTH: usize = WIDTH;
+    const CLASSES: usize = CLASSES;
+}
+
+/// Working memory for f32 models with hidden layers up to `WIDTH` wide and up to `CLASSES`
+/// classes: `8 * WIDTH + 8 * CLASSES` bytes.
+#[derive(Debug, Clone)]
+pub struct F32Scratch<const WIDTH: usize, const CLASSES: usize> {
+    ping: [f32; WIDTH],
+    pong: [f32; WIDTH],
+    logits: [f32; CLASSES],
+    probabilities: [f32; CLASSES],
+}
+
+impl<const WIDTH: usize, const CLASSES: usize> F32Scratch<WIDTH, CLASSES> {
+    /// A zeroed buffer; `const`, so it can live in a `static`.
+    pub const fn new() -> Self {
+        F32Scratch {
+            ping: [0.0; WIDTH],
+            pong: [0.0; WIDTH],
+            logits: [0.0; CLASSES],
+            probabilities: [0.0; CLASSES],
+        }
+    }
+}
+
+impl<const WIDTH: usize, const CLASSES: usize> Default for F32Scratch<WIDTH, CLASSES> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const WIDTH: usize, const CLASSES: usize> Scratch for F32Scratch<WIDTH, CLASSES> {
+    const KIND: ParamKind = ParamKind::F32;
+    const WIDTH: usize = WIDTH;
+    const CLASSES: usize = CLASSES;
+}
+
+/// Errors that validation rules out; returned rather than panicking should a caller bypass it.
+const UNREACHABLE: Error = Error::ScratchKind {
+    model: ParamKind::F32,
+    scratch: ParamKind::Int8,
+};
+
+fn too_small(needed: usize, capacity: usize) -> Error {
+    Error::ScratchTooSmall {
+        needed: u32::try_from(needed).unwrap_or(u32::MAX),
+        capacity: u32::try_from(capacity).unwrap_or(u32::MAX),
+    }
+}
+
+impl<const WIDTH: usize, const CLASSES: usize> private::Sealed for Int8Scratch<WIDTH, CLASSES> {
+    fn run<'s>(&'s mut self, model: &Model<'_>, pixels: &[u8]) -> Result<Prediction<'s>> {
+        let Int8Scratch {
+            ping,
+            pong,
+            accumulators,
+            raw,
+            probabilities,
+        } = self;
+        let (mut current, mut next) = (ping, pong);
+        let (last, hidden) = model.layers().split_last().ok_or(UNREACHABLE)?;
+        for (index, layer) in hidden.iter().enumerate() {
+            let params = int8_params(layer)?;
+            let outputs = layer.outputs as usize;
+            let sums = accumulators
+                .get_mut(..outputs)
+                .ok_or_else(|| too_small(outputs, WIDTH))?;
+            let activations = previous_activations(index, layer, current.as_slice())?;
+            int8_affine(pixels, activations, params, sums);
+            let requantization = params.requantization.as_ref().ok_or(UNREACHABLE)?;
+            let out = next
+                .get_mut(..outputs)
+                .ok_or_else(|| too_small(outputs, WIDTH))?;
+            requantize(sums, requantization, layer.activation, out);
+            core::mem::swap(&mut current, &mut next);
+        }
+
+        let params = int8_params(last)?;
+        let outputs = last.outputs as usize;
+        let sums = raw
+            .get_mut(..outputs)
+            .ok_or_else(|| too_small(outputs, CLASSES))?;
+        let activations = previous_activations(hidden.len(), last, current.as_slice())?;
+        int8_affine(pixels, activations, params, sums);
+        let probabilities = probabilities
+            .get_mut(..outputs)
+            .ok_or_else(|| too_small(outputs, CLASSES))?;
+        // Logits: accumulator times input scale times the channel's weight scale.
+        let (weight_scales, _) = params.weight_scales.as_chunks::<4>();
+        for ((logit, &sum), scale) in probabilities.iter_mut().zip(sums.iter()).zip(weight_scales) {
+            *logit = sum as f32 * (params.input.scale * f32::from_le_bytes(*scale));
+        }
+        let class = argmax(probabilities);
+        softmax_in_place(probabilities);
+        Ok(Prediction {
+            class,
+            probability: probabilities.get(class).copied().unwrap_or(0.0),
+            probabilities,
+            raw: RawOutputs::Int32(sums),
+        })
+    }
+}
+
+/// The previous layer's output (empty for the first layer, which reads the pixels).
+fn previous_activations<'b, T>(
+    index: usize,
+    layer: &DenseLayer<'_>,
+    current: &'b [T],
+) -> Result<&'b [T]> {
+    if index == 0 {
+        return Ok(&[]);
+    }
+    let inputs = layer.inputs as usize;
+    current
+        .get(..inputs)
+        .ok_or_else(|| too_small(inputs, current.len()))
+}
+
+fn int8_params<'p, 'a>(layer: &'p DenseLayer<'a>) -> Result<&'p Int8Params<'a>> {
+    match &layer.params {
+        Params::Int8(params) => Ok(params),
+        Params::F32(_) => Err(UNREACHABLE),
+    }
+}
+
+fn f32_params<'p, 'a>(layer: &'p DenseLayer<'a>) -> Result<&'p F32Params<'a>> {
+    match &layer.params {
+        Params::F32(params) => Ok(params),
+        Params::Int8(_) => Err(UNREACHABLE),
+    }
+}
+
+/// The int32 sums of one int8 layer, reading the pixels if `activations` is empty.
+fn int8_affine(pixels: &[u8], activations: &[i8], params: &Int8Params<'_>, sums: &mut [i32]) {
+    // Zero points were range-checked, so `value - zero_point` fits an i16.
+    let zero_point = params.input.zero_point as i16;
+    if activations.is_empty() {
+        let centered = pixels.iter().map(|&p| i16::from(p) - zero_point);
+        kernels::dense_int8(centered, params.weights, params.bias, sums);
+    } else {
+        let centered = activations.iter().map(|&q| i16::from(q) - zero_point);
+        kernels::dense_int8(centered, params.weights, params.bias, sums);
+    }
+}
+
+/// The outputs of one f32 layer, reading the pixels if `activations` is empty.
+fn f32_affine(
+    input: &InputSpec,
+    pixels: &[u8],
+    activations: &[f32],
+    params: &F32Params<'_>,
+    out: &mut [f32],
+) {
+    if activations.is_empty() {
+        let (scale, zero_point) = (input.scale, f32::from(input.zero_point));
+        let real = pixels.iter().map(|&p| (f32::from(p) - zero_point) * scale);
+        kernels::dense_f32(real, params.weights, params.bias, out);
+    } else {
+        kernels::dense_f32(
+            activations.iter().copied(),
+            params.weights,
+            params.bias,
+            out,
+        );
+    }
+}
+
+/// `out[k] = clamp(zero_point + sums[k] · M[k], low, 127)`: the fixed-point step between
+/// int8 layers, with ReLU fused as a raised lower bound (TFLite's activation range).
+fn requantize(
+    sums: &[i32],
+    requantization: &Requantization<'_>,
+    activation: Activation,
+    out: &mut [i8],
+) {
+    let zero_point = requantization.output.zero_point;
+    let low = match activation {
+        Activation::Relu => zero_point.max(-128),
+        _ => -128,
+    };
+    let (multipliers, _) = requantization.multipliers.as_chunks::<4>();
+    let params = multipliers.iter().zip(requantization.shifts);
+    for ((out, &sum), (multiplier, &shift)) in out.iter_mut().zip(sums).zip(params) {
+        let scaled =
+            multiply_by_quantized_multiplier(sum, i32::from_le_bytes(*multiplier), shift as i8);
+        *out = scaled.saturating_add(zero_point).clamp(low, 127) as i8;
+    }
+}
+
+impl<const WIDTH: usize, const CLASSES: usize> private::Sealed for F32Scratch<WIDTH, CLASSES> {
+    fn run<'s>(&'s mut self, model: &Model<'_>, pixels: &[u8]) -> Result<Prediction<'s>> {
+        let F32Scratch {
+            ping,
+            pong,
+            logits,
+            probabilities,
+        } = self;
+        let (mut current, mut next) = (ping, pong);
+        let (last, hidden) = model.layers().split_last().ok_or(UNREACHABLE)?;
+        for (index, layer) in hidden.iter().enumerate() {
+            let params = f32_params(layer)?;
+            let outputs = layer.outputs as usize;
+            let out = next
+                .get_mut(..outputs)
+                .ok_or_else(|| too_small(outputs, WIDTH))?;
+            let activations = previous_activations(index, layer, current.as_slice())?;
+            f32_affine(model.input(), pixels, activations, params, out);
+            if layer.activation == Activation::Relu {
+                out.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+            core::mem::swap(&mut current, &mut next);
+        }
+
+        let params = f32_params(last)?;
+        let outputs = last.outputs as usize;
+        let logits = logits
+            .get_mut(..outputs)
+            .ok_or_else(|| too_small(outputs, CLASSES))?;
+        let activations = previous_activations(hidden.len(), last, current.as_slice())?;
+        f32_affine(model.input(), pixels, activations, params, logits);
+        let probabilities = probabilities
+            .get_mut(..outputs)
+            .ok_or_else(|| too_small(outputs, CLASSES))?;
+        probabilities.copy_from_slice(logits);
+        let class = argmax(logits);
+        softmax_in_place(probabilities);
+        Ok(Prediction {
+            class,
+            probability: probabilities.get(class).copied().unwrap_or(0.0),
+            probabilities,
+            raw: RawOutputs::F32(logits),
+        })
+    }
+}
