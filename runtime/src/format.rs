@@ -72,9 +72,12 @@ pub struct InputSpec {
 }
 
 impl InputSpec {
-    /// Number of input values: `width * height * channels`.
+    /// Number of input values: `width * height * channels`, saturating at `u32::MAX` (which
+    /// the loader rejects as wider than [`MAX_WIDTH`]).
     pub fn len(&self) -> u32 {
-        u32::from(self.width) * u32::from(self.height) * u32::from(self.channels)
+        u32::from(self.width)
+            .saturating_mul(u32::from(self.height))
+            .saturating_mul(u32::from(self.channels))
     }
 
     /// Whether the input has no values at all (never true for a valid model).

@@ -1,0 +1,134 @@
+// The one function the fuzz target (`fuzz/fuzz_targets/loader.rs`, by `include!`) and the
+// stable corpus replay test (`tests/fuzz_corpus.rs`) both call. Self-contained on purpose:
+// it may use only `tinymlp` and `std`.
+
+/// Feeds one fuzz input to [`tinymlp::Model::from_bytes`] and, when the blob loads, to
+/// `predict` with both scratch kinds, checking what must hold of any prediction.
+///
+/// The first byte picks the mode. Even: the rest is a blob, used as it is (its CRC-32 turns
+/// almost every mutation away at the door, which is worth fuzzing too). Odd: the rest is a
+/// blob without its checksum; the header's length field and the CRC-32 are filled in here,
+/// so that mutations reach the decoder and the validation behind the checksum.
+pub fn fuzz_one(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let blob = if mode & 1 == 1 {
+        seal(rest)
+    } else {
+        rest.to_vec()
+    };
+    let Ok(model) = tinymlp::Model::from_bytes(&blob) else {
+        return;
+    };
+    let pixels: Vec<u8> = data
+        .iter()
+        .copied()
+        .cycle()
+        .take(model.input_len())
+        .collect();
+    let first = predict_all_scratches(&model, &pixels);
+
+    // Whatever loads re-encodes into a blob that loads as the same model and predicts the
+    // same bits.
+    let def = tinymlp::ModelDef {
+        header: tinymlp::Header::CURRENT,
+        input: *model.input(),
+        classes: model.classes() as u32,
+        layers: model.layers(),
+    };
+    let mut buffer = vec![
+        0;
+        def.encoded_len()
+            .expect("a loaded model has an encoded length")
+    ];
+    let encoded = def
+        .encode_to_slice(&mut buffer)
+        .expect("the buffer has the encoded length");
+    let again = tinymlp::Model::from_bytes(encoded).expect("a re-encoded model loads");
+    assert_eq!(again.layers(), model.layers());
+    assert_eq!(again.input(), model.input());
+    assert_eq!(predict_all_scratches(&again, &pixels), first);
+
+    // A wrong input length is refused, never read past.
+    let short = pixels.get(1..).unwrap_or_default();
+    let mut scratch = tinymlp::Int8Scratch::<1, 1>::new();
+    assert!(model.predict(short, &mut scratch).is_err());
+}
+
+/// `rest` with its header length set to the sealed size and a CRC-32 appended.
+fn seal(rest: &[u8]) -> Vec<u8> {
+    let mut blob = rest.to_vec();
+    let length = (rest.len() + tinymlp::CHECKSUM_LEN) as u32;
+    // Magic (4 bytes) and a one-byte version varint come before the fixed 4-byte length.
+    if let Some(field) = blob.get_mut(5..9) {
+        field.copy_from_slice(&length.to_le_bytes());
+    }
+    let crc = tinymlp::CRC.checksum(&blob);
+    blob.extend_from_slice(&crc.to_le_bytes());
+    blob
+}
+
+/// What one prediction computed, compared across scratch buffers and re-encodings.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Int32(usize, Vec<i32>),
+    /// Logits as bits, so NaN compares equal to itself.
+    F32(usize, Vec<u32>),
+}
+
+/// Predicts with small and large scratch buffers of both kinds; returns what the large one
+/// of the model's kind computed.
+fn predict_all_scratches(model: &tinymlp::Model<'_>, pixels: &[u8]) -> Outcome {
+    use tinymlp::{Error, F32Scratch, Int8Scratch, ParamKind};
+
+    let small_int8 = predict_checked(model, pixels, &mut Int8Scratch::<8, 4>::new());
+    let small_f32 = predict_checked(model, pixels, &mut F32Scratch::<8, 4>::new());
+    let large = match model.kind() {
+        ParamKind::Int8 => predict_checked(
+            model,
+            pixels,
+            &mut *Box::new(Int8Scratch::<4096, 4096>::new()),
+        ),
+        ParamKind::F32 => predict_checked(
+            model,
+            pixels,
+            &mut *Box::new(F32Scratch::<4096, 4096>::new()),
+        ),
+    };
+    let large = large.expect("the largest scratch runs every valid model");
+    for small in [small_int8, small_f32] {
+        match small {
+            Ok(outcome) => assert_eq!(outcome, large),
+            Err(Error::ScratchKind { .. } | Error::ScratchTooSmall { .. }) => {}
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    large
+}
+
+fn predict_checked<S: tinymlp::Scratch>(
+    model: &tinymlp::Model<'_>,
+    pixels: &[u8],
+    scratch: &mut S,
+) -> tinymlp::Result<Outcome> {
+    let prediction = model.predict(pixels, scratch)?;
+    assert!(prediction.class < model.classes());
+    assert_eq!(prediction.probabilities.len(), model.classes());
+    assert_eq!(
+        prediction.probability.to_bits(),
+        prediction.probabilities[prediction.class].to_bits()
+    );
+    Ok(match prediction.raw {
+        tinymlp::RawOutputs::Int32(raw) => {
+            assert_eq!(model.kind(), tinymlp::ParamKind::Int8);
+            assert_eq!(raw.len(), model.classes());
+            Outcome::Int32(prediction.class, raw.to_vec())
+        }
+        tinymlp::RawOutputs::F32(raw) => {
+            assert_eq!(model.kind(), tinymlp::ParamKind::F32);
+            assert_eq!(raw.len(), model.classes());
+            Outcome::F32(prediction.class, raw.iter().map(|v| v.to_bits()).collect())
+        }
+    })
+}
