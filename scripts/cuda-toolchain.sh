@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the CUDA compile toolchain the kernel compile test needs on a machine without a GPU:
+# NVRTC (the library cudarc loads) and ptxas (to assemble the PTX), both from NVIDIA's PyPI
+# wheels, into a venv at .venv/cuda. Idempotent: a second run only prints the variables.
+#
+# Usage:
+#   scripts/cuda-toolchain.sh            # install if needed, print `export ...` lines
+#   eval "$(scripts/cuda-toolchain.sh)"  # install if needed and set the variables
+#
+# Progress goes to stderr so that stdout holds only the export lines.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${TINYMLP_CUDA_VENV:-$root/.venv/cuda}"
+python="${PYTHON:-python3}"
+
+find_site() {
+    "$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'
+}
+
+have_toolchain() {
+    [ -x "$venv/bin/python" ] || return 1
+    local site
+    site="$(find_site)"
+    compgen -G "$site/nvidia/cuda_nvrtc/lib/libnvrtc.so*" >/dev/null &&
+        [ -x "$site/nvidia/cuda_nvcc/bin/ptxas" ]
+}
+
+if ! have_toolchain; then
+    echo "cuda-toolchain: installing NVRTC and ptxas wheels into $venv" >&2
+    [ -x "$venv/bin/python" ] || "$python" -m venv "$venv" >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "nvidia-cuda-nvrtc-cu12>=12.8,<13" "nvidia-cuda-nvcc-cu12>=12.8,<13" >&2
+fi
+
+site="$(find_site)"
+nvrtc_dir="$site/nvidia/cuda_nvrtc/lib"
+ptxas="$site/nvidia/cuda_nvcc/bin/ptxas"
+if ! have_toolchain; then
+    echo "cuda-toolchain: NVRTC ($nvrtc_dir) or ptxas ($ptxas) missing after install" >&2
+    exit 1
+fi
+# cudarc's dynamic loader opens `libnvrtc.so` and versioned names; the wheel ships only the
+# versioned file (libnvrtc.so.12), which the loader also tries, so nothing needs linking.
+echo "cuda-toolchain: ready ($("$ptxas" --version | tail -1))" >&2
+echo "export TINYMLP_NVRTC_LIB_DIR='$nvrtc_dir'"
+echo "export TINYMLP_PTXAS='$ptxas'"
+echo "export LD_LIBRARY_PATH='$nvrtc_dir'\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
