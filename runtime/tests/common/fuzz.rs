@@ -57,7 +57,7 @@ pub fn fuzz_one(data: &[u8]) {
 }
 
 /// `rest` with its header length set to the sealed size and a CRC-32 appended.
-fn seal(rest: &[u8]) -> Vec<u8> {
+pub fn seal(rest: &[u8]) -> Vec<u8> {
     let mut blob = rest.to_vec();
     let length = (rest.len() + tinymlp::CHECKSUM_LEN) as u32;
     // Magic (4 bytes) and a one-byte version varint come before the fixed 4-byte length.
