@@ -11,6 +11,12 @@
 //! Every kernel is total: mismatched slice lengths make it compute over the common prefix,
 //! never panic. The model loader guarantees the lengths match.
 
+#[cfg(all(
+    target_arch = "arm",
+    target_endian = "little",
+    any(target_feature = "dsp", all(target_os = "none", target_abi = "eabihf"))
+))]
+pub mod cortex_m;
 pub mod portable;
 pub mod reference;
 
@@ -19,4 +25,20 @@ pub mod reference;
 /// zero today; the bound leaves room for reordered SIMD kernels).
 pub const F32_TOLERANCE: f32 = 1e-5;
 
-pub use portable::{dense_f32, dense_int8};
+// The DSP kernel on Arm cores with SMLAD. Stable Rust never sets `target_feature = "dsp"`
+// (Arm target features are unstable), so bare-metal hard-float Arm (thumbv7em-none-eabihf:
+// Cortex-M4F/M7F, where DSP is mandatory) also selects it; thumbv8m.main-none-eabihf without
+// `-C target-feature=+dsp` then fails to assemble, loudly, rather than running slowly.
+#[cfg(all(
+    target_arch = "arm",
+    target_endian = "little",
+    any(target_feature = "dsp", all(target_os = "none", target_abi = "eabihf"))
+))]
+pub use cortex_m::dense_int8;
+pub use portable::dense_f32;
+#[cfg(not(all(
+    target_arch = "arm",
+    target_endian = "little",
+    any(target_feature = "dsp", all(target_os = "none", target_abi = "eabihf"))
+)))]
+pub use portable::dense_int8;

@@ -1,0 +1,171 @@
+//! Classifies MNIST digits with the tinymlp runtime on a Cortex-M and logs, over defmt:
+//! each misclassified digit, every prediction, the accuracy, a digest of all raw outputs
+//! (compared bit for bit with the host by `tests/tests/firmware_qemu.rs`), the cost per
+//! inference and the peak stack.
+//!
+//! The model blob and the digits are `include_bytes!` statics: they stay in flash and the
+//! runtime borrows the weights from there (zero-copy). Choose the board with a cargo feature
+//! (`qemu`, `mps2-an500`, `nrf52840`, `rp2040`); see README.md.
+#![no_std]
+#![no_main]
+
+mod board;
+mod kernel_check;
+mod stack;
+
+use cortex_m_rt::entry;
+use tinymlp::{Int8Scratch, Model, OutputDigest, Prediction};
+
+/// The int8 model, in flash.
+static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.tmlp"));
+/// Test digits, in flash: records of [label u8][784 pixels u8], as many as flash allows.
+static DIGITS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/digits.bin"));
+const RECORD: usize = 1 + 784;
+/// Predictions are logged in lines of this many classes.
+const LINE: usize = 50;
+
+/// Hidden width and classes of the MNIST model; `check_scratch` rejects a bigger model.
+type Scratch = Int8Scratch<512, 10>;
+
+/// Which int8 kernel `tinymlp` runs on this target.
+const KERNEL: &str = if cfg!(target_abi = "eabihf") {
+    "cortex_m (SMLAD)"
+} else {
+    "portable"
+};
+
+#[entry]
+fn main() -> ! {
+    let ok = run();
+    board::exit(ok)
+}
+
+fn run() -> bool {
+    defmt::println!("{=str} kernel={=str}", board::TAG, KERNEL);
+    if !kernel_check::run() {
+        return false;
+    }
+    // Measure the stack the inference itself needs, not the kernel check's buffers.
+    stack::paint();
+    let ok = classify_all();
+    defmt::println!("stack: peak {=usize} bytes", stack::peak());
+    ok
+}
+
+fn classify_all() -> bool {
+    let model = match tinymlp_load_model(MODEL) {
+        Ok(model) => model,
+        Err(error) => {
+            defmt::error!("model: {}", error);
+            return false;
+        }
+    };
+    if let Err(error) = model.check_scratch::<Scratch>() {
+        defmt::error!("scratch: {}", error);
+        return false;
+    }
+    let count = DIGITS.len() / RECORD;
+    defmt::println!(
+        "model: {=usize} bytes at {=usize:#x}, {=u64} MACs; digits: {=usize}",
+        MODEL.len(),
+        MODEL.as_ptr() as usize,
+        model.macs(),
+        count
+    );
+
+    let mut scratch = Scratch::new();
+    let mut digest = OutputDigest::new();
+    let mut counter = board::CostCounter::start();
+    let (mut correct, mut total_cost, mut min_cost, mut max_cost) = (0usize, 0u64, u32::MAX, 0u32);
+    let mut line = [0u8; LINE];
+    for (index, record) in DIGITS.chunks_exact(RECORD).enumerate() {
+        let Some((&label, pixels)) = record.split_first() else {
+            return false;
+        };
+        let before = counter.now();
+        let prediction = tinymlp_predict_digit(&model, pixels, &mut scratch);
+        let cost = counter.since(before);
+        let prediction = match prediction {
+            Ok(prediction) => prediction,
+            Err(error) => {
+                defmt::error!("digit {=usize}: {}", index, error);
+                return false;
+            }
+        };
+        digest.add(&prediction);
+        (total_cost, min_cost, max_cost) = (
+            total_cost + u64::from(cost),
+            min_cost.min(cost),
+            max_cost.max(cost),
+        );
+        let class = prediction.class as u8;
+        if class == label {
+            correct += 1;
+        } else {
+            defmt::println!(
+                "miss {=usize}: label {=u8} predicted {=u8} p={=f32}",
+                index,
+                label,
+                class,
+                prediction.probability
+            );
+        }
+        if let Some(slot) = line.get_mut(index % LINE) {
+            *slot = class;
+        }
+        if index % LINE == LINE - 1 || index + 1 == count {
+            let start = index - index % LINE;
+            let classes = line.get(..=index % LINE).unwrap_or(&[]);
+            defmt::println!("predictions {=usize}: {=[u8]}", start, classes);
+        }
+    }
+    defmt::println!(
+        "accuracy: {=usize}/{=usize} ({=f32} %)",
+        correct,
+        count,
+        correct as f32 * 100.0 / count.max(1) as f32
+    );
+    defmt::println!("digest: {=u32}", digest.finish());
+    let mean = total_cost / count.max(1) as u64;
+    let macs = model.macs().max(1);
+    defmt::println!(
+        "cost per inference: mean {=u64} min {=u32} max {=u32} {=str}; {=f32} per MAC",
+        mean,
+        min_cost,
+        max_cost,
+        board::COST_UNIT,
+        mean as f32 / macs as f32
+    );
+    true
+}
+
+/// Validates the blob in flash; the weights stay there (zero-copy). Out of line and
+/// unmangled so the panic-path check and the instruction counter find it.
+#[inline(never)]
+#[no_mangle]
+pub fn tinymlp_load_model(blob: &'static [u8]) -> tinymlp::Result<Model<'static>> {
+    Model::from_bytes(blob)
+}
+
+/// One whole inference, out of line and unmangled for the same reason.
+#[inline(never)]
+#[no_mangle]
+pub fn tinymlp_predict_digit<'s>(
+    model: &Model<'_>,
+    pixels: &[u8],
+    scratch: &'s mut Scratch,
+) -> tinymlp::Result<Prediction<'s>> {
+    model.predict(pixels, scratch)
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    defmt::error!("panic");
+    board::exit(false)
+}
+
+#[cortex_m_rt::exception]
+unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
+    defmt::error!("HardFault at pc {=u32:#x}", frame.pc());
+    board::exit(false)
+}

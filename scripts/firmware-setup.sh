@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the firmware checks need, idempotently: QEMU, the Cortex-M rustup targets,
+# llvm-tools, defmt-print (decodes the firmware's log) and cargo-binutils (rust-nm,
+# rust-objdump, rust-size). Safe to run on every CI start; does nothing when all is there.
+set -euo pipefail
+
+sudo_if_needed() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+if ! command -v qemu-system-arm >/dev/null; then
+    sudo_if_needed apt-get update -qq
+    sudo_if_needed apt-get install -y -qq qemu-system-arm
+fi
+
+installed_targets=$(rustup target list --installed)
+for target in thumbv7em-none-eabihf thumbv6m-none-eabi; do
+    grep -qx "$target" <<<"$installed_targets" || rustup target add "$target"
+done
+rustup component list --installed | grep -q '^llvm-tools' || rustup component add llvm-tools
+
+command -v defmt-print >/dev/null || cargo install --locked defmt-print --version 1.2.0
+command -v rust-nm >/dev/null || cargo install --locked cargo-binutils --version 0.4.0
