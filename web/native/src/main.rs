@@ -1,0 +1,325 @@
+//! The native runtime's side of the web tests and benchmark.
+//!
+//! ```text
+//! tinymlp-web-native digest BLOB IMAGES [LABELS]   JSON: classes, OutputDigest, probability CRC
+//! tinymlp-web-native load BLOB                     the load error's Display text, or "ok"
+//! tinymlp-web-native bench BLOB IMAGES COUNT ROUNDS  JSON: nanoseconds per inference
+//! tinymlp-web-native random-blob OUT (int8|f32) SEED  a random-weights 784-512-10 model
+//! ```
+//!
+//! IMAGES and LABELS are MNIST IDX files. The web tests run the same inputs through the wasm
+//! module and require the same classes and the same digests, bit for bit.
+
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context, Result};
+use tinymlp::fixed_point::quantize_multiplier;
+use tinymlp::{
+    Activation, DenseLayer, F32Params, F32Scratch, Header, InputSpec, Int8Params, Int8Scratch,
+    Model, ModelDef, OutputDigest, ParamKind, Params, Quantization, Requantization, CRC,
+};
+
+/// The scratch sizes of the MNIST 784-512-10 model (and any model no wider).
+const WIDTH: usize = 512;
+const CLASSES: usize = 10;
+
+fn main() -> ExitCode {
+    match run(&std::env::args().skip(1).collect::<Vec<_>>()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    match strs.as_slice() {
+        ["digest", blob, images, rest @ ..] if rest.len() <= 1 => {
+            digest(blob, images, rest.first().copied())
+        }
+        ["load", blob] => {
+            let bytes = read(blob)?;
+            match Model::from_bytes(&bytes) {
+                Ok(_) => println!("ok"),
+                Err(error) => println!("{error}"),
+            }
+            Ok(())
+        }
+        ["bench", blob, images, count, rounds] => {
+            bench(blob, images, count.parse()?, rounds.parse()?)
+        }
+        ["random-blob", out, kind, seed] => random_blob(out, kind, seed.parse()?),
+        _ => bail!(
+            "usage: digest BLOB IMAGES [LABELS] | load BLOB | bench BLOB IMAGES COUNT ROUNDS \
+             | random-blob OUT (int8|f32) SEED"
+        ),
+    }
+}
+
+fn read(path: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {path}"))
+}
+
+/// The pixels of an IDX3 image file, one `Vec` of `rows * columns` bytes per image.
+fn read_images(path: &str) -> Result<Vec<Vec<u8>>> {
+    let bytes = read(path)?;
+    let header: Vec<u32> = bytes
+        .get(..16)
+        .context("IDX image file shorter than its header")?
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    ensure!(header[0] == 0x0803, "{path}: not an IDX3 u8 file");
+    let (count, size) = (header[1] as usize, (header[2] * header[3]) as usize);
+    let pixels = &bytes[16..];
+    ensure!(pixels.len() == count * size, "{path}: wrong length");
+    Ok(pixels.chunks_exact(size).map(<[u8]>::to_vec).collect())
+}
+
+fn read_labels(path: &str) -> Result<Vec<u8>> {
+    let bytes = read(path)?;
+    ensure!(
+        bytes.get(..4) == Some(&[0, 0, 8, 1][..]),
+        "{path}: not an IDX1 u8 file"
+    );
+    Ok(bytes[8..].to_vec())
+}
+
+/// Classifies every image; prints the classes, the runtime's [`OutputDigest`] and a CRC-32C
+/// of all probabilities (as little-endian f32 bits) as JSON.
+fn digest(blob: &str, images: &str, labels: Option<&str>) -> Result<()> {
+    let bytes = read(blob)?;
+    let model = Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{blob}: {e}"))?;
+    let images = read_images(images)?;
+    let mut int8 = Int8Scratch::<WIDTH, CLASSES>::new();
+    let mut f32 = F32Scratch::<WIDTH, CLASSES>::new();
+    let mut outputs = OutputDigest::new();
+    let mut probabilities = CRC.digest();
+    let mut classes = Vec::with_capacity(images.len());
+    for image in &images {
+        let prediction = match model.kind() {
+            ParamKind::Int8 => model.predict(image, &mut int8),
+            ParamKind::F32 => model.predict(image, &mut f32),
+        }?;
+        outputs.add(&prediction);
+        for p in prediction.probabilities {
+            probabilities.update(&p.to_bits().to_le_bytes());
+        }
+        classes.push(prediction.class);
+    }
+    let correct = match labels {
+        Some(path) => {
+            let labels = read_labels(path)?;
+            ensure!(labels.len() == classes.len(), "label count differs");
+            let hits = classes
+                .iter()
+                .zip(&labels)
+                .filter(|(c, l)| **c == usize::from(**l))
+                .count();
+            hits.to_string()
+        }
+        None => "null".into(),
+    };
+    let classes: Vec<String> = classes.iter().map(usize::to_string).collect();
+    println!(
+        "{{\"count\":{},\"kind\":\"{}\",\"digest\":{},\"probability_crc\":{},\"correct\":{},\"classes\":[{}]}}",
+        images.len(),
+        model.kind(),
+        outputs.finish(),
+        probabilities.finalize(),
+        correct,
+        classes.join(",")
+    );
+    Ok(())
+}
+
+/// Times `rounds` passes over the first `count` images; prints the best round's nanoseconds
+/// per inference (the figure least disturbed by other work on the machine) and the median's.
+fn bench(blob: &str, images: &str, count: usize, rounds: usize) -> Result<()> {
+    let bytes = read(blob)?;
+    let model = Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{blob}: {e}"))?;
+    let images = read_images(images)?;
+    let images = images.get(..count).context("fewer images than COUNT")?;
+    let mut int8 = Int8Scratch::<WIDTH, CLASSES>::new();
+    let mut f32 = F32Scratch::<WIDTH, CLASSES>::new();
+    let mut per_round = Vec::with_capacity(rounds);
+    let mut checksum = 0usize;
+    for _ in 0..rounds.max(1) {
+        let start = Instant::now();
+        for image in images {
+            let class = match model.kind() {
+                ParamKind::Int8 => model.predict(black_box(image), &mut int8)?.class,
+                ParamKind::F32 => model.predict(black_box(image), &mut f32)?.class,
+            };
+            checksum = checksum.wrapping_add(class);
+        }
+        per_round.push(start.elapsed().as_nanos() as f64 / images.len() as f64);
+    }
+    per_round.sort_by(f64::total_cmp);
+    println!(
+        "{{\"best_ns\":{:.1},\"median_ns\":{:.1},\"count\":{},\"rounds\":{},\"class_sum\":{}}}",
+        per_round[0],
+        per_round[per_round.len() / 2],
+        images.len(),
+        per_round.len(),
+        checksum
+    );
+    Ok(())
+}
+
+/// A deterministic random-weights 784-512-10 model, for developing without the trained one.
+fn random_blob(out: &str, kind: &str, seed: u64) -> Result<()> {
+    let mut rng = XorShift(seed.max(1));
+    let (inputs, hidden, classes) = (784u32, 512u32, 10u32);
+    let input = InputSpec {
+        width: 28,
+        height: 28,
+        channels: 1,
+        scale: 1.0 / 255.0,
+        zero_point: 0,
+    };
+    let blob = match kind {
+        "int8" => {
+            let weights = |rng: &mut XorShift, n: u32| -> Vec<u8> {
+                (0..n)
+                    .map(|_| (rng.below(255) as i32 - 127) as i8 as u8)
+                    .collect()
+            };
+            let le32 = |v: &[i32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+            let lef32 = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+            let w1 = weights(&mut rng, inputs * hidden);
+            let w2 = weights(&mut rng, hidden * classes);
+            let s1: Vec<f32> = (0..hidden).map(|_| 0.002 + rng.unit() * 0.002).collect();
+            let s2: Vec<f32> = (0..classes).map(|_| 0.004 + rng.unit() * 0.004).collect();
+            let b1: Vec<i32> = (0..hidden)
+                .map(|_| rng.below(20_001) as i32 - 10_000)
+                .collect();
+            let b2: Vec<i32> = (0..classes)
+                .map(|_| rng.below(2_001) as i32 - 1_000)
+                .collect();
+            let input_q = Quantization {
+                scale: input.scale,
+                zero_point: 0,
+            };
+            let hidden_q = Quantization {
+                scale: 0.05,
+                zero_point: -128,
+            };
+            let mut multipliers = Vec::new();
+            let mut shifts = Vec::new();
+            for s in &s1 {
+                let real = f64::from(input.scale) * f64::from(*s) / f64::from(hidden_q.scale);
+                let (m, shift) = quantize_multiplier(real).context("multiplier out of range")?;
+                multipliers.push(m);
+                shifts.push(shift as u8);
+            }
+            let (s1b, b1b, mb, s2b, b2b) = (
+                lef32(&s1),
+                le32(&b1),
+                le32(&multipliers),
+                lef32(&s2),
+                le32(&b2),
+            );
+            let layers = [
+                DenseLayer {
+                    inputs,
+                    outputs: hidden,
+                    activation: Activation::Relu,
+                    params: Params::Int8(Int8Params {
+                        input: input_q,
+                        weights: &w1,
+                        weight_scales: &s1b,
+                        bias: &b1b,
+                        requantization: Some(Requantization {
+                            multipliers: &mb,
+                            shifts: &shifts,
+                            output: hidden_q,
+                        }),
+                    }),
+                },
+                DenseLayer {
+                    inputs: hidden,
+                    outputs: classes,
+                    activation: Activation::Softmax,
+                    params: Params::Int8(Int8Params {
+                        input: hidden_q,
+                        weights: &w2,
+                        weight_scales: &s2b,
+                        bias: &b2b,
+                        requantization: None,
+                    }),
+                },
+            ];
+            encode(input, classes, &layers)?
+        }
+        "f32" => {
+            let mut floats = |n: u32, scale: f32| -> Vec<u8> {
+                (0..n)
+                    .flat_map(|_| ((rng.unit() * 2.0 - 1.0) * scale).to_le_bytes())
+                    .collect()
+            };
+            let (w1, b1) = (floats(inputs * hidden, 0.08), floats(hidden, 0.1));
+            let (w2, b2) = (floats(hidden * classes, 0.1), floats(classes, 0.1));
+            let layers = [
+                DenseLayer {
+                    inputs,
+                    outputs: hidden,
+                    activation: Activation::Relu,
+                    params: Params::F32(F32Params {
+                        weights: &w1,
+                        bias: &b1,
+                    }),
+                },
+                DenseLayer {
+                    inputs: hidden,
+                    outputs: classes,
+                    activation: Activation::Softmax,
+                    params: Params::F32(F32Params {
+                        weights: &w2,
+                        bias: &b2,
+                    }),
+                },
+            ];
+            encode(input, classes, &layers)?
+        }
+        _ => bail!("kind must be int8 or f32"),
+    };
+    std::fs::write(out, &blob).with_context(|| format!("writing {out}"))?;
+    Ok(())
+}
+
+fn encode(input: InputSpec, classes: u32, layers: &[DenseLayer<'_>]) -> Result<Vec<u8>> {
+    let def = ModelDef {
+        header: Header::CURRENT,
+        input,
+        classes,
+        layers,
+    };
+    let blob = def.encode_to_vec()?;
+    Model::from_bytes(&blob)?;
+    Ok(blob)
+}
+
+/// xorshift64: reproducible weights without a dependency.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}

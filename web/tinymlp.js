@@ -1,0 +1,137 @@
+// tinymlp.js: run tinymlp model blobs (`.tmlp`) in Node and in browsers.
+//
+// A thin wrapper over the tinymlp WebAssembly module (`tinymlp.wasm`, built from web/wasm),
+// which is the Rust runtime itself: the same loader, the same validation, the same kernels,
+// the same bits as on a host or a microcontroller. No dependencies, no generated glue.
+//
+//   import { TinyMLP } from './tinymlp.js';
+//   const runtime = await TinyMLP.instantiate(fetch('tinymlp.wasm'));   // or bytes, in Node
+//   runtime.load(new Uint8Array(await (await fetch('mnist-int8.tmlp')).arrayBuffer()));
+//   const { class: digit, probabilities } = runtime.classify(pixels);  // 784 u8 grey levels
+//
+// Errors are `TinyMLPError`s whose message is the runtime's own `Display` text, e.g.
+// "model blob is corrupt (CRC-32 mismatch)".
+//
+// One instance holds one model at a time; `load` replaces it (and, if it fails, leaves no
+// model loaded). Create another instance for a second model (each costs ~200 KB of memory).
+
+/** An error reported by the tinymlp runtime; `message` is its `Display` text. */
+export class TinyMLPError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'TinyMLPError';
+  }
+}
+
+const KINDS = [null, 'f32', 'int8'];
+
+export class TinyMLP {
+  /**
+   * Instantiates the wasm module.
+   * @param {BufferSource | WebAssembly.Module | Response | Promise<Response>} source
+   *   the module's bytes (Node: `fs.readFileSync(path)`), a compiled module, or a fetch.
+   * @returns {Promise<TinyMLP>}
+   */
+  static async instantiate(source) {
+    let input = await source;
+    if (typeof Response !== 'undefined' && input instanceof Response) {
+      if (!input.ok) throw new TinyMLPError(`could not fetch ${input.url} (HTTP ${input.status})`);
+      input = await input.arrayBuffer();
+    }
+    const instance = input instanceof WebAssembly.Module
+      ? await WebAssembly.instantiate(input, {})
+      : (await WebAssembly.instantiate(input, {})).instance;
+    return new TinyMLP(instance.exports);
+  }
+
+  /** @param {WebAssembly.Exports} exports the instance's exports. */
+  constructor(exports) {
+    this.wasm = exports;
+    this.decoder = new TextDecoder();
+  }
+
+  /**
+   * Loads (copies and validates) a model blob, replacing the current model.
+   * @param {ArrayBuffer | Uint8Array} blob the `.tmlp` file's bytes.
+   * @throws {TinyMLPError} with the runtime's message if the blob is not a valid model.
+   */
+  load(blob) {
+    const bytes = blob instanceof Uint8Array ? blob : new Uint8Array(blob);
+    const pointer = this.wasm.tmlp_blob_buffer(bytes.length);
+    if (pointer === 0) {
+      throw new TinyMLPError(`no memory for a ${bytes.length}-byte model`);
+    }
+    new Uint8Array(this.wasm.memory.buffer, pointer, bytes.length).set(bytes);
+    if (this.wasm.tmlp_load(bytes.length) !== 0) throw this.error();
+  }
+
+  /** The loaded model's parameter kind: 'int8', 'f32', or null without a model. */
+  get kind() {
+    return KINDS[this.wasm.tmlp_kind()] ?? null;
+  }
+
+  /** Number of classes (0 without a model). */
+  get classes() {
+    return this.wasm.tmlp_classes();
+  }
+
+  /** The input image the model expects: width, height, channels and length in bytes. */
+  get input() {
+    const w = this.wasm;
+    return {
+      width: w.tmlp_input_width(),
+      height: w.tmlp_input_height(),
+      channels: w.tmlp_input_channels(),
+      length: w.tmlp_input_len(),
+    };
+  }
+
+  /** Number of dense layers (0 without a model). */
+  get layers() {
+    return this.wasm.tmlp_layers();
+  }
+
+  /**
+   * Classifies one image of raw u8 pixels (row-major, `input.length` values).
+   * @param {Uint8Array | Uint8ClampedArray | number[]} pixels
+   * @returns {{class: number, probability: number, probabilities: Float32Array,
+   *            raw: Int32Array | Float32Array}} the most probable class, its probability,
+   *   every class's probability, and the last layer's raw outputs (int32 sums of an int8
+   *   model, f32 logits of an f32 model).
+   * @throws {TinyMLPError} without a model, or if `pixels` has the wrong length.
+   */
+  classify(pixels) {
+    const w = this.wasm;
+    // The runtime checks the length (and words the error); copy what fits its buffer.
+    const length = Math.min(pixels.length, w.tmlp_input_capacity());
+    new Uint8Array(w.memory.buffer, w.tmlp_input_ptr(), length).set(
+      length === pixels.length ? pixels : Array.prototype.slice.call(pixels, 0, length),
+    );
+    const found = w.tmlp_predict(pixels.length);
+    if (found < 0) throw this.error();
+    const classes = w.tmlp_classes();
+    const buffer = w.memory.buffer;
+    const probabilities = new Float32Array(buffer, w.tmlp_probabilities_ptr(), classes).slice();
+    const RawArray = w.tmlp_kind() === 2 ? Int32Array : Float32Array;
+    const raw = new RawArray(buffer, w.tmlp_raw_ptr(), classes).slice();
+    return { class: found, probability: probabilities[found], probabilities, raw };
+  }
+
+  /** Starts digesting: every later `classify` adds its raw outputs to the runtime's
+   *  `OutputDigest` (a CRC-32C), for bit-exact comparisons with other targets. */
+  startDigest() {
+    this.wasm.tmlp_digest_start();
+  }
+
+  /** The digest since `startDigest` (unsigned 32-bit); stops digesting. */
+  finishDigest() {
+    return this.wasm.tmlp_digest_finish() >>> 0;
+  }
+
+  /** The runtime's last error as a TinyMLPError. */
+  error() {
+    const w = this.wasm;
+    const text = new Uint8Array(w.memory.buffer, w.tmlp_error_ptr(), w.tmlp_error_len());
+    return new TinyMLPError(this.decoder.decode(text));
+  }
+}

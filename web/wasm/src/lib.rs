@@ -1,0 +1,423 @@
+//! The tinymlp runtime as a WebAssembly module with plain C-ABI exports.
+//!
+//! No wasm-bindgen: the API is a handful of numbers and pointers into linear memory, so the
+//! JS side (`web/tinymlp.js`) is 150 lines with no generated glue, the module has no imports
+//! at all, and it loads the same way in Node and in browsers (`WebAssembly.instantiate`).
+//!
+//! One module instance holds one model at a time. The calling sequence is:
+//!
+//! 1. `tmlp_blob_buffer(len)`: a pointer to `len` writable bytes (linear memory grows as
+//!    needed); the JS side copies the blob there. This forgets any loaded model.
+//! 2. `tmlp_load(len)`: validates the blob; 0 on success, -1 on failure with the runtime's
+//!    `Display` text at `tmlp_error_ptr()` / `tmlp_error_len()` (UTF-8).
+//! 3. Write `tmlp_input_len()` pixels at `tmlp_input_ptr()`, call `tmlp_predict(len)`: the class,
+//!    or -1 with an error text. The probabilities (`tmlp_classes()` f32 values) are then at
+//!    `tmlp_probabilities_ptr()`, the raw outputs (int32 sums of an int8 model, f32 logits of an
+//!    f32 model: `tmlp_kind()`) at `tmlp_raw_ptr()`.
+//! 4. Optionally `tmlp_digest_start()` before a run of predictions and `tmlp_digest_finish()`
+//!    after it: the runtime's [`OutputDigest`] of their raw outputs, to compare bit for bit
+//!    with other targets.
+//!
+//! The module is single-threaded (wasm32 without shared memory): the exports use one set of
+//! static buffers and must not be called from more than one thread. On other targets the
+//! crate builds only so that the workspace lints; it is not meant to be linked there.
+#![cfg_attr(target_arch = "wasm32", no_std)]
+#![deny(missing_docs)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use core::cell::UnsafeCell;
+use core::fmt::Write;
+
+#[cfg(feature = "f32")]
+use tinymlp::F32Scratch;
+use tinymlp::{
+    Error, Int8Scratch, Model, OutputDigest, ParamKind, Prediction, RawOutputs, MAX_WIDTH,
+};
+
+/// The widest layer, largest input and most classes a model may declare.
+const MAX: usize = MAX_WIDTH as usize;
+
+/// Room for the longest `Display` text of an [`tinymlp::Error`] (about 110 bytes today).
+const ERROR_CAPACITY: usize = 256;
+
+/// A static that the exports share. Sound only because wasm32 without the `atomics` feature
+/// runs one thread and no export calls another, so no two borrows of one cell overlap.
+struct Global<T>(UnsafeCell<T>);
+
+// SAFETY: see the type's documentation: one thread, and each export takes each cell's
+// mutable borrow at most once and drops it before returning.
+unsafe impl<T> Sync for Global<T> {}
+
+impl<T> Global<T> {
+    const fn new(value: T) -> Self {
+        Global(UnsafeCell::new(value))
+    }
+
+    /// The value, for the duration of one export call.
+    #[allow(clippy::mut_from_ref)]
+    fn get(&self) -> &mut T {
+        // SAFETY: single-threaded, and every export borrows each global once (see `Global`).
+        unsafe { &mut *self.0.get() }
+    }
+}
+
+/// What the exports remember between calls. Kept small: it lands in a data segment.
+struct State {
+    model: Option<Model<'static>>,
+    digest: Option<OutputDigest>,
+    error_len: usize,
+    /// Bytes the blob buffer may hold (what the last `tmlp_blob_buffer` call reserved).
+    blob_capacity: usize,
+}
+
+/// The buffers: all zero, so they cost linear memory but no module bytes.
+struct Buffers {
+    int8: Int8Scratch<MAX, MAX>,
+    #[cfg(feature = "f32")]
+    f32: F32Scratch<MAX, MAX>,
+    input: [u8; MAX],
+    probabilities: [f32; MAX],
+    /// Raw outputs as bits: `i32` for int8 models, `f32::to_bits` for f32 models.
+    raw: [u32; MAX],
+    error: [u8; ERROR_CAPACITY],
+}
+
+static STATE: Global<State> = Global::new(State {
+    model: None,
+    digest: None,
+    error_len: 0,
+    blob_capacity: 0,
+});
+
+static BUFFERS: Global<Buffers> = Global::new(Buffers {
+    int8: Int8Scratch::new(),
+    #[cfg(feature = "f32")]
+    f32: F32Scratch::new(),
+    input: [0; MAX],
+    probabilities: [0.0; MAX],
+    raw: [0; MAX],
+    error: [0; ERROR_CAPACITY],
+});
+
+/// A pointer to `len` writable bytes for the next blob, or null if memory cannot grow.
+/// Forgets the loaded model, whose parameters live in that same memory.
+#[no_mangle]
+pub extern "C" fn tmlp_blob_buffer(len: usize) -> *mut u8 {
+    let state = STATE.get();
+    state.model = None;
+    match blob_memory::reserve(len) {
+        Some(pointer) => {
+            state.blob_capacity = len;
+            pointer
+        }
+        None => {
+            state.blob_capacity = 0;
+            core::ptr::null_mut()
+        }
+    }
+}
+
+/// Validates the `len` bytes written at [`tmlp_blob_buffer`]'s pointer and makes them the
+/// model. 0 on success; -1 on failure, with the reason at [`tmlp_error_ptr`].
+#[no_mangle]
+pub extern "C" fn tmlp_load(len: usize) -> i32 {
+    let state = STATE.get();
+    state.model = None;
+    if len > state.blob_capacity {
+        return fail_with(
+            &mut state.error_len,
+            format_args!("blob length {len} exceeds the reserved buffer"),
+        );
+    }
+    let Some(blob) = blob_memory::written(len) else {
+        return fail_with(
+            &mut state.error_len,
+            format_args!("no blob buffer reserved"),
+        );
+    };
+    match Model::from_bytes(blob) {
+        Ok(model) => {
+            state.model = Some(model);
+            state.error_len = 0;
+            0
+        }
+        Err(error) => fail_with(&mut state.error_len, format_args!("{error}")),
+    }
+}
+
+/// The last error's `Display` text (UTF-8, [`tmlp_error_len`] bytes).
+#[no_mangle]
+pub extern "C" fn tmlp_error_ptr() -> *const u8 {
+    BUFFERS.get().error.as_ptr()
+}
+
+/// Length in bytes of the last error's text (0 after a success).
+#[no_mangle]
+pub extern "C" fn tmlp_error_len() -> usize {
+    STATE.get().error_len
+}
+
+/// Where [`tmlp_predict`] reads its pixels from ([`tmlp_input_capacity`] bytes).
+#[no_mangle]
+pub extern "C" fn tmlp_input_ptr() -> *mut u8 {
+    BUFFERS.get().input.as_mut_ptr()
+}
+
+/// Bytes the input buffer holds: the largest input any model may declare.
+#[no_mangle]
+pub extern "C" fn tmlp_input_capacity() -> usize {
+    MAX
+}
+
+/// Number of pixels the loaded model reads (`width * height * channels`), 0 without a model.
+#[no_mangle]
+pub extern "C" fn tmlp_input_len() -> usize {
+    STATE.get().model.as_ref().map_or(0, Model::input_len)
+}
+
+/// Input width in pixels, 0 without a model.
+#[no_mangle]
+pub extern "C" fn tmlp_input_width() -> u32 {
+    STATE
+        .get()
+        .model
+        .as_ref()
+        .map_or(0, |m| u32::from(m.input().width))
+}
+
+/// Input height in pixels, 0 without a model.
+#[no_mangle]
+pub extern "C" fn tmlp_input_height() -> u32 {
+    STATE
+        .get()
+        .model
+        .as_ref()
+        .map_or(0, |m| u32::from(m.input().height))
+}
+
+/// Channels per pixel, 0 without a model.
+#[no_mangle]
+pub extern "C" fn tmlp_input_channels() -> u32 {
+    STATE
+        .get()
+        .model
+        .as_ref()
+        .map_or(0, |m| u32::from(m.input().channels))
+}
+
+/// Number of classes, 0 without a model.
+#[no_mangle]
+pub extern "C" fn tmlp_classes() -> usize {
+    STATE.get().model.as_ref().map_or(0, Model::classes)
+}
+
+/// The loaded model's parameter kind: 0 none, 1 f32, 2 int8.
+#[no_mangle]
+pub extern "C" fn tmlp_kind() -> u32 {
+    match STATE.get().model.as_ref().map(Model::kind) {
+        None => 0,
+        Some(ParamKind::F32) => 1,
+        Some(ParamKind::Int8) => 2,
+    }
+}
+
+/// Number of hidden layers plus the output layer, 0 without a model.
+#[no_mangle]
+pub extern "C" fn tmlp_layers() -> usize {
+    STATE.get().model.as_ref().map_or(0, |m| m.layers().len())
+}
+
+/// Classifies the `len` pixels at [`tmlp_input_ptr`]: the class, or -1 with the reason at
+/// [`tmlp_error_ptr`] (the runtime's, for a `len` other than [`tmlp_input_len`] too).
+#[no_mangle]
+pub extern "C" fn tmlp_predict(len: usize) -> i32 {
+    let State {
+        model,
+        digest,
+        error_len,
+        ..
+    } = STATE.get();
+    let buffers = BUFFERS.get();
+    let Some(model) = model.as_ref() else {
+        return fail_with(error_len, format_args!("no model loaded"));
+    };
+    let Some(pixels) = buffers.input.get(..len) else {
+        let error = Error::InputLength {
+            expected: model.input().len(),
+            found: u32::try_from(len).unwrap_or(u32::MAX),
+        };
+        return fail_with(error_len, format_args!("{error}"));
+    };
+    let prediction = match model.kind() {
+        ParamKind::Int8 => model.predict(pixels, &mut buffers.int8),
+        #[cfg(feature = "f32")]
+        ParamKind::F32 => model.predict(pixels, &mut buffers.f32),
+        #[cfg(not(feature = "f32"))]
+        ParamKind::F32 => model.predict(pixels, &mut buffers.int8),
+    };
+    match prediction {
+        Ok(prediction) => {
+            if let Some(digest) = digest.as_mut() {
+                digest.add(&prediction);
+            }
+            copy_outputs(&prediction, &mut buffers.probabilities, &mut buffers.raw);
+            *error_len = 0;
+            i32::try_from(prediction.class).unwrap_or(-1)
+        }
+        Err(error) => fail_with(error_len, format_args!("{error}")),
+    }
+}
+
+/// The last prediction's probabilities ([`tmlp_classes`] f32 values).
+#[no_mangle]
+pub extern "C" fn tmlp_probabilities_ptr() -> *const f32 {
+    BUFFERS.get().probabilities.as_ptr()
+}
+
+/// The last prediction's raw outputs ([`tmlp_classes`] 4-byte values: i32 sums of an int8
+/// model, f32 logits of an f32 model).
+#[no_mangle]
+pub extern "C" fn tmlp_raw_ptr() -> *const u32 {
+    BUFFERS.get().raw.as_ptr()
+}
+
+/// Starts a fresh [`OutputDigest`] that every later successful prediction's raw outputs are
+/// added to, until [`tmlp_digest_finish`].
+#[no_mangle]
+pub extern "C" fn tmlp_digest_start() {
+    STATE.get().digest = Some(OutputDigest::new());
+}
+
+/// The digest of the raw outputs of the predictions since [`tmlp_digest_start`] (that of no
+/// outputs if it was not called); stops digesting.
+#[no_mangle]
+pub extern "C" fn tmlp_digest_finish() -> u32 {
+    STATE
+        .get()
+        .digest
+        .take()
+        .unwrap_or_else(OutputDigest::new)
+        .finish()
+}
+
+fn copy_outputs(prediction: &Prediction<'_>, probabilities: &mut [f32], raw: &mut [u32]) {
+    probabilities
+        .iter_mut()
+        .zip(prediction.probabilities)
+        .for_each(|(to, &p)| *to = p);
+    match prediction.raw {
+        RawOutputs::Int32(values) => raw
+            .iter_mut()
+            .zip(values)
+            .for_each(|(to, &v)| *to = v as u32),
+        RawOutputs::F32(values) => raw
+            .iter_mut()
+            .zip(values)
+            .for_each(|(to, &v)| *to = v.to_bits()),
+    }
+}
+
+/// Writes `message` as the error text; returns -1, the exports' failure value.
+fn fail_with(error_len: &mut usize, message: core::fmt::Arguments<'_>) -> i32 {
+    let mut text = Text {
+        buffer: &mut BUFFERS.get().error,
+        len: 0,
+    };
+    // A message longer than the buffer is cut short, never an error.
+    let _ = text.write_fmt(message);
+    *error_len = text.len;
+    -1
+}
+
+/// Writes into a fixed buffer, dropping what does not fit (at a character boundary).
+struct Text<'b> {
+    buffer: &'b mut [u8],
+    len: usize,
+}
+
+impl Write for Text<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = self.buffer.len().saturating_sub(self.len);
+        let mut take = s.len().min(room);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        let to = self.buffer.iter_mut().skip(self.len);
+        // A plain loop: `copy_from_slice` would link its panic message formatting.
+        for (to, &byte) in to.zip(s.as_bytes().iter().take(take)) {
+            *to = byte;
+        }
+        self.len += take;
+        if take == s.len() {
+            Ok(())
+        } else {
+            Err(core::fmt::Error)
+        }
+    }
+}
+
+/// The blob lives in linear memory above everything the module itself uses (`__heap_base`):
+/// there is no allocator, and growing memory is the only way to fit any model size.
+#[cfg(target_arch = "wasm32")]
+mod blob_memory {
+    use core::arch::wasm32::{memory_grow, memory_size};
+
+    const PAGE: usize = 65_536;
+
+    extern "C" {
+        /// Set by the linker: the first byte after the stack, data and statics.
+        static __heap_base: u8;
+    }
+
+    fn base() -> usize {
+        // Only the address of the linker symbol is taken, never its value (no unsafe needed).
+        core::ptr::addr_of!(__heap_base) as usize
+    }
+
+    /// Makes `[base, base + len)` addressable; its start, or `None` if memory cannot grow.
+    pub fn reserve(len: usize) -> Option<*mut u8> {
+        let end = base().checked_add(len)?;
+        let have = memory_size(0).checked_mul(PAGE)?;
+        if end > have {
+            let pages = (end - have).div_ceil(PAGE);
+            if memory_grow(0, pages) == usize::MAX {
+                return None;
+            }
+        }
+        Some(base() as *mut u8)
+    }
+
+    /// The first `len` bytes of the blob buffer, which `reserve` made addressable.
+    pub fn written(len: usize) -> Option<&'static [u8]> {
+        // SAFETY: the caller checked `len` against the last successful `reserve`, so the
+        // range is inside linear memory; nothing in the module writes above `__heap_base`,
+        // and the bytes stay until the next `reserve`, which first drops the model that
+        // borrows them.
+        Some(unsafe { core::slice::from_raw_parts(base() as *const u8, len) })
+    }
+}
+
+/// On other targets the crate only has to compile (for the workspace lints): no blob memory.
+#[cfg(not(target_arch = "wasm32"))]
+mod blob_memory {
+    pub fn reserve(_len: usize) -> Option<*mut u8> {
+        None
+    }
+
+    pub fn written(_len: usize) -> Option<&'static [u8]> {
+        None
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    // The runtime and this crate never panic (clippy denies the ways in); should one ever
+    // happen, trap instead of pulling in formatting machinery.
+    core::arch::wasm32::unreachable()
+}
