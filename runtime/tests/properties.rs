@@ -1,0 +1,695 @@
+//! Property tests over random shapes and values:
+//! - every kernel against the reference kernel (one shared body per operation, instantiated
+//!   per backend, plus fixed `(input, expected)` tables): int8 bit for bit, f32 within
+//!   [`tinymlp::kernels::F32_TOLERANCE`];
+//! - the f32 forward pass against an f64 reference, within a rounding-error bound;
+//! - the int8 forward pass against a straightforward integer reference written here from
+//!   `FORMAT.md`, bit for bit;
+//! - the int8 forward pass against the float model it was quantized from, within the bound
+//!   quantization error allows (derived at [`int8_error_bound`]).
+
+mod common;
+
+use common::{
+    f32_bytes, i32_bytes, i8_bytes, random_float_model, FloatModel, OwnedLayer, OwnedModel,
+    OwnedParams, OwnedRequantization, SplitMix64,
+};
+use proptest::prelude::*;
+use tinymlp::{
+    Activation, F32Scratch, Header, InputSpec, Int8Scratch, Model, Quantization, RawOutputs,
+};
+
+// ---------------------------------------------------------------------------------------
+// Kernels: one body per operation, one instantiation per backend.
+
+/// An int8 kernel, instantiated for slice inputs.
+type Int8Kernel = fn(std::iter::Copied<std::slice::Iter<'_, i16>>, &[u8], &[u8], &mut [i32]);
+/// An f32 kernel, instantiated for slice inputs.
+type F32Kernel = fn(std::iter::Copied<std::slice::Iter<'_, f32>>, &[u8], &[u8], &mut [f32]);
+
+/// Checks an int8 kernel against the reference, bit for bit.
+fn check_dense_int8(
+    kernel: Int8Kernel,
+    input: &[i16],
+    weights: &[u8],
+    bias: &[u8],
+    outputs: usize,
+) -> Vec<i32> {
+    let mut expected = vec![0x5a5a_5a5a; outputs];
+    tinymlp::kernels::reference::dense_int8(input.iter().copied(), weights, bias, &mut expected);
+    let mut got = vec![-1; outputs];
+    kernel(input.iter().copied(), weights, bias, &mut got);
+    assert_eq!(got, expected, "input {input:?}");
+    got
+}
+
+/// Checks an f32 kernel against the reference within `F32_TOLERANCE` times the sum of the
+/// absolute values of the terms (the scale of the rounding error of any summation order).
+fn check_dense_f32(
+    kernel: F32Kernel,
+    input: &[f32],
+    weights: &[u8],
+    bias: &[u8],
+    outputs: usize,
+) -> Vec<f32> {
+    let mut expected = vec![f32::NAN; outputs];
+    tinymlp::kernels::reference::dense_f32(input.iter().copied(), weights, bias, &mut expected);
+    let mut got = vec![f32::NAN; outputs];
+    kernel(input.iter().copied(), weights, bias, &mut got);
+    let (w, _) = weights.as_chunks::<4>();
+    let (b, _) = bias.as_chunks::<4>();
+    for k in 0..outputs {
+        let magnitude: f32 = input
+            .iter()
+            .zip(w.iter().skip(k).step_by(outputs))
+            .map(|(x, w)| (x * f32::from_le_bytes(*w)).abs())
+            .sum::<f32>()
+            + f32::from_le_bytes(b[k]).abs();
+        let difference = (got[k] - expected[k]).abs();
+        assert!(
+            difference <= tinymlp::kernels::F32_TOLERANCE * magnitude.max(1.0),
+            "output {k}: {} vs reference {}",
+            got[k],
+            expected[k]
+        );
+    }
+    got
+}
+
+/// Random kernel operands: (inputs, outputs, centered int8 inputs with many zeros, weights,
+/// bias).
+fn int8_operands() -> impl Strategy<Value = (usize, Vec<i16>, Vec<u8>, Vec<u8>)> {
+    (1usize..=40, 1usize..=40).prop_flat_map(|(inputs, outputs)| {
+        let value =
+            prop_oneof![3 => Just(0i16), 5 => -255i16..=255, 1 => Just(255), 1 => Just(-255)];
+        (
+            Just(outputs),
+            proptest::collection::vec(value, inputs),
+            proptest::collection::vec(any::<u8>(), inputs * outputs),
+            proptest::collection::vec(any::<i32>(), outputs).prop_map(|b| i32_bytes(&b)),
+        )
+    })
+}
+
+fn f32_operands() -> impl Strategy<Value = (usize, Vec<f32>, Vec<u8>, Vec<u8>)> {
+    (1usize..=40, 1usize..=40).prop_flat_map(|(inputs, outputs)| {
+        let value = prop_oneof![1 => Just(0.0f32), 3 => -4.0f32..4.0];
+        (
+            Just(outputs),
+            proptest::collection::vec(value.clone(), inputs),
+            proptest::collection::vec(-2.0f32..2.0, inputs * outputs).prop_map(|w| f32_bytes(&w)),
+            proptest::collection::vec(value, outputs).prop_map(|b| f32_bytes(&b)),
+        )
+    })
+}
+
+/// `(inputs, outputs, x, W input-major, bias, expected)`, worked out by hand.
+type Int8Case = (
+    &'static [i16],
+    usize,
+    &'static [i8],
+    &'static [i32],
+    &'static [i32],
+);
+const INT8_TABLE: &[Int8Case] = &[
+    // 1 input, 1 output: 3·(−4) + 5.
+    (&[3], 1, &[-4], &[5], &[-7]),
+    // 2 inputs, 3 outputs: row 0 = [1, 2, 3], row 1 = [−1, −2, −128].
+    (
+        &[10, -2],
+        3,
+        &[1, 2, 3, -1, -2, -128],
+        &[0, 100, -1],
+        &[12, 124, 285],
+    ),
+    // The extreme products: 255·(−128) and (−255)·(−128), plus a zero input that is skipped.
+    (&[255, 0, -255], 1, &[-128, 127, -128], &[0], &[0]),
+    (
+        &[255, -255],
+        2,
+        &[-128, 127, 127, -128],
+        &[1, 1],
+        &[-65_024, 65_026],
+    ),
+    // The int32 sum wraps like the reference's `wrapping_add`.
+    (&[1], 1, &[1], &[i32::MAX], &[i32::MIN]),
+];
+
+type F32Case = (
+    &'static [f32],
+    usize,
+    &'static [f32],
+    &'static [f32],
+    &'static [f32],
+);
+const F32_TABLE: &[F32Case] = &[
+    (&[2.0], 1, &[-0.5], &[0.25], &[-0.75]),
+    (
+        &[1.0, 0.0, -3.0],
+        2,
+        &[1.0, 2.0, 100.0, 100.0, 0.5, -0.25],
+        &[0.0, 1.0],
+        &[-0.5, 3.75],
+    ),
+    (&[0.0, 0.0], 1, &[1.0, 1.0], &[-2.5], &[-2.5]),
+];
+
+macro_rules! kernel_tests {
+    ($($backend:ident => $module:path),* $(,)?) => {$(
+        mod $backend {
+            use super::*;
+            use $module as kernels;
+
+            fn int8(
+                input: std::iter::Copied<std::slice::Iter<'_, i16>>,
+                weights: &[u8],
+                bias: &[u8],
+                out: &mut [i32],
+            ) {
+                kernels::dense_int8(input, weights, bias, out)
+            }
+
+            fn f32(
+                input: std::iter::Copied<std::slice::Iter<'_, f32>>,
+                weights: &[u8],
+                bias: &[u8],
+                out: &mut [f32],
+            ) {
+                kernels::dense_f32(input, weights, bias, out)
+            }
+
+            proptest! {
+                #[test]
+                fn dense_int8_matches_reference((outputs, input, weights, bias) in int8_operands()) {
+                    check_dense_int8(int8, &input, &weights, &bias, outputs);
+                }
+
+                #[test]
+                fn dense_f32_matches_reference((outputs, input, weights, bias) in f32_operands()) {
+                    check_dense_f32(f32, &input, &weights, &bias, outputs);
+                }
+            }
+
+            #[test]
+            fn dense_int8_table() {
+                for &(input, outputs, weights, bias, expected) in INT8_TABLE {
+                    let got = check_dense_int8(int8, input, &i8_bytes(weights), &i32_bytes(bias), outputs);
+                    assert_eq!(got, expected, "{input:?}");
+                }
+            }
+
+            #[test]
+            fn dense_f32_table() {
+                for &(input, outputs, weights, bias, expected) in F32_TABLE {
+                    let got = check_dense_f32(f32, input, &f32_bytes(weights), &f32_bytes(bias), outputs);
+                    assert_eq!(got, expected, "{input:?}");
+                }
+            }
+        }
+    )*};
+}
+
+kernel_tests! {
+    portable => tinymlp::kernels::portable,
+    // Whatever `tinymlp::kernels` selects for this target (the model's forward pass uses it).
+    selected => tinymlp::kernels,
+}
+
+// ---------------------------------------------------------------------------------------
+// Forward passes.
+
+/// A random input description: small images, scales from coarse to fine, any zero point.
+fn input_spec() -> impl Strategy<Value = InputSpec> {
+    (
+        1u16..=6,
+        1u16..=3,
+        1u16..=2,
+        prop_oneof![Just(1.0f32 / 255.0), 1e-3f32..0.1],
+        any::<u8>(),
+    )
+        .prop_map(|(width, height, channels, scale, zero_point)| InputSpec {
+            width,
+            height,
+            channels,
+            scale,
+            zero_point,
+        })
+}
+
+/// A random float model (1 to 3 layers, widths 1 to 10) and a few inputs for it.
+fn float_model() -> impl Strategy<Value = (FloatModel, Vec<Vec<u8>>)> {
+    (
+        input_spec(),
+        proptest::collection::vec(1usize..=10, 1..=3),
+        any::<u64>(),
+    )
+        .prop_map(|(input, widths, seed)| {
+            let model = random_float_model(input, &widths, seed);
+            let mut rng = SplitMix64(seed ^ 0x1234_5678);
+            let inputs = (0..4)
+                .map(|_| {
+                    (0..input.len())
+                        .map(|_| {
+                            // MNIST-like: many pixels at the zero point.
+                            let r = rng.next_u64();
+                            if r.is_multiple_of(3) {
+                                input.zero_point
+                            } else {
+                                (r >> 8) as u8
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            (model, inputs)
+        })
+}
+
+/// Unit roundoff of f32 (half an ulp of 1).
+const F32_UNIT_ROUNDOFF: f64 = f32::EPSILON as f64 / 2.0;
+
+/// Higham's `γ_n = n·u / (1 − n·u)`: the relative error bound of an `n`-term f32 sum of
+/// products (each product and each addition rounded once).
+fn gamma(n: usize) -> f64 {
+    let nu = n as f64 * F32_UNIT_ROUNDOFF;
+    nu / (1.0 - nu)
+}
+
+/// Per-logit bound on |f32 forward pass − exact|: rounding of the input scaling (one
+/// rounding per pixel), then per layer `Σ_j e_j·|w_jk| + γ_{n+1}·(Σ_j |x̃_j·w_jk| + |b_k|)`
+/// with `|x̃_j| ≤ |x_j| + e_j`; ReLU does not increase errors.
+fn f32_error_bound(model: &FloatModel, pixels: &[u8]) -> Vec<f64> {
+    let mut x = model.real_input(pixels);
+    let mut e: Vec<f64> = x.iter().map(|v| v.abs() * F32_UNIT_ROUNDOFF).collect();
+    let exact = model.forward_f64(pixels);
+    for (layer, y) in model.layers.iter().zip(exact) {
+        let mut next_e = Vec::with_capacity(layer.outputs);
+        for k in 0..layer.outputs {
+            let mut propagated = 0.0;
+            let mut magnitude = f64::from(layer.bias[k]).abs();
+            for j in 0..layer.inputs {
+                let w = f64::from(layer.weights[j * layer.outputs + k]).abs();
+                propagated += e[j] * w;
+                magnitude += (x[j].abs() + e[j]) * w;
+            }
+            // Plus an absolute allowance for subnormal results.
+            next_e.push(propagated + gamma(layer.inputs + 2) * magnitude + 1e-37);
+        }
+        x = y;
+        e = next_e;
+    }
+    e
+}
+
+proptest! {
+    #[test]
+    fn f32_forward_pass_matches_f64_within_rounding((model, inputs) in float_model()) {
+        let blob = model.to_f32().encode();
+        let loaded = Model::from_bytes(&blob).unwrap();
+        for pixels in &inputs {
+            let exact = model.forward_f64(pixels).pop().unwrap();
+            let bound = f32_error_bound(&model, pixels);
+            let mut scratch = F32Scratch::<10, 10>::new();
+            let prediction = loaded.predict(pixels, &mut scratch).unwrap();
+            let RawOutputs::F32(logits) = prediction.raw else { panic!("f32 model") };
+            for k in 0..exact.len() {
+                let error = (f64::from(logits[k]) - exact[k]).abs();
+                prop_assert!(error <= bound[k], "logit {}: {} vs {} (bound {})", k, logits[k], exact[k], bound[k]);
+            }
+            assert_class_agrees(prediction.class, &exact, &bound);
+        }
+    }
+}
+
+/// If one class leads the exact logits by more than the error bounds allow, the computed
+/// prediction names it.
+fn assert_class_agrees(class: usize, exact: &[f64], bound: &[f64]) {
+    let best = (0..exact.len())
+        .max_by(|&a, &b| exact[a].total_cmp(&exact[b]).then(b.cmp(&a)))
+        .unwrap();
+    let clear = (0..exact.len())
+        .filter(|&k| k != best)
+        .all(|k| exact[best] - bound[best] > exact[k] + bound[k]);
+    if clear {
+        assert_eq!(class, best, "logits {exact:?} bounds {bound:?}");
+    }
+}
+
+// --- The integer reference, written from FORMAT.md with i64/i128 arithmetic. ---
+
+/// TFLite's `MultiplyByQuantizedMultiplier`: `x·2^max(shift,0)` (saturated to i32), then
+/// `round(· × multiplier / 2^31)` with ties rounded up (towards +∞; TFLite's
+/// `SaturatingRoundingDoublingHighMul`), then a rounding right shift by `max(−shift, 0)`
+/// with ties away from zero (`RoundingDivideByPOT`).
+fn reference_requantize(x: i32, multiplier: i32, shift: i8) -> i32 {
+    let left = i64::from(shift.max(0));
+    let right = i64::from((-shift).max(0));
+    let shifted = (i64::from(x) << left).clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+    let product = i128::from(shifted) * i128::from(multiplier);
+    let high = if shifted == i64::from(i32::MIN) && multiplier == i32::MIN {
+        i64::from(i32::MAX)
+    } else {
+        // Round half up of product / 2^31.
+        let half = 1i128 << 30;
+        let rounded = if product >= 0 {
+            (product + half) >> 31
+        } else {
+            -((-product + half - 1) >> 31)
+        };
+        rounded as i64
+    };
+    // Round half away from zero of high / 2^right.
+    let divisor = 1i64 << right;
+    let quotient = high.div_euclid(divisor);
+    let remainder = high.rem_euclid(divisor);
+    let twice = 2 * remainder;
+    let rounded = if twice > divisor || (twice == divisor && high >= 0) {
+        quotient + 1
+    } else {
+        quotient
+    };
+    rounded as i32
+}
+
+fn le_i32(bytes: &[u8]) -> Vec<i32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+fn le_f32(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+/// The int8 forward pass as FORMAT.md states it: returns the last layer's int32 sums and
+/// its logits `sum · input_scale · weight_scale[k]` (in f32, as the runtime computes them).
+fn reference_int8_forward(model: &OwnedModel, pixels: &[u8]) -> (Vec<i32>, Vec<f32>) {
+    let mut activations: Vec<i64> = pixels.iter().map(|&p| i64::from(p)).collect();
+    let last = model.layers.len() - 1;
+    for (index, layer) in model.layers.iter().enumerate() {
+        let OwnedParams::Int8 {
+            input,
+            weights,
+            weight_scales,
+            bias,
+            requantization,
+        } = &layer.params
+        else {
+            panic!("int8 model");
+        };
+        let outputs = layer.outputs as usize;
+        let bias = le_i32(bias);
+        let sums: Vec<i32> = (0..outputs)
+            .map(|k| {
+                let mut sum = i64::from(bias[k]);
+                for (j, &a) in activations.iter().enumerate() {
+                    let w = i64::from(weights[j * outputs + k] as i8);
+                    sum += (a - i64::from(input.zero_point)) * w;
+                }
+                // The runtime accumulates modulo 2^32.
+                sum as i32
+            })
+            .collect();
+        if index == last {
+            let logits = sums
+                .iter()
+                .zip(le_f32(weight_scales))
+                .map(|(&s, ws)| s as f32 * (input.scale * ws))
+                .collect();
+            return (sums, logits);
+        }
+        let requantization = requantization.as_ref().expect("hidden layers requantize");
+        let multipliers = le_i32(&requantization.multipliers);
+        let zero_point = i64::from(requantization.output.zero_point);
+        let low = if layer.activation == Activation::Relu {
+            zero_point
+        } else {
+            -128
+        };
+        activations = sums
+            .iter()
+            .enumerate()
+            .map(|(k, &sum)| {
+                let shift = requantization.shifts[k] as i8;
+                let scaled = i64::from(reference_requantize(sum, multipliers[k], shift));
+                (scaled + zero_point).clamp(low, 127)
+            })
+            .collect();
+    }
+    unreachable!("the last layer returns")
+}
+
+fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (k, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = k;
+        }
+    }
+    best
+}
+
+fn run_int8(model: &OwnedModel, pixels: &[u8]) -> (Vec<i32>, usize) {
+    let blob = model.encode();
+    let loaded = Model::from_bytes(&blob).unwrap();
+    let mut scratch = Int8Scratch::<10, 10>::new();
+    let prediction = loaded.predict(pixels, &mut scratch).unwrap();
+    let RawOutputs::Int32(sums) = prediction.raw else {
+        panic!("int8 model")
+    };
+    (sums.to_vec(), prediction.class)
+}
+
+/// A random int8 model straight from raw values (not from a float model): any weights
+/// (including −128), any zero points, non-ReLU hidden layers, multipliers and shifts across
+/// their whole valid range, biases that can make the int32 sums wrap.
+fn raw_int8_model() -> impl Strategy<Value = (OwnedModel, Vec<Vec<u8>>)> {
+    (
+        input_spec(),
+        proptest::collection::vec(1usize..=10, 1..=3),
+        any::<u64>(),
+    )
+        .prop_map(|(input, widths, seed)| {
+            let mut rng = SplitMix64(seed);
+            let mut quantization = Quantization {
+                scale: input.scale,
+                zero_point: i32::from(input.zero_point),
+            };
+            let mut inputs = input.len();
+            let mut layers = Vec::new();
+            for (index, &outputs) in widths.iter().enumerate() {
+                let is_last = index + 1 == widths.len();
+                let outputs = outputs as u32;
+                let n = (inputs * outputs) as usize;
+                let weights: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
+                let bias: Vec<i32> = (0..outputs)
+                    .map(|_| match rng.next_u64() % 8 {
+                        0 => rng.next_u64() as i32, // anything, may wrap
+                        _ => (rng.next_u64() % 200_001) as i32 - 100_000,
+                    })
+                    .collect();
+                let weight_scales: Vec<f32> = (0..outputs)
+                    .map(|_| 1e-3 + (rng.next_u64() % 1000) as f32 * 1e-4)
+                    .collect();
+                let requantization = (!is_last).then(|| {
+                    let output = Quantization {
+                        scale: 0.01 + (rng.next_u64() % 100) as f32 * 0.01,
+                        zero_point: (rng.next_u64() % 256) as i32 - 128,
+                    };
+                    let multipliers: Vec<i32> = (0..outputs)
+                        .map(|_| (1 << 30) + (rng.next_u64() % (1 << 30)) as i32)
+                        .collect();
+                    let shifts: Vec<i8> = (0..outputs)
+                        .map(|_| match rng.next_u64() % 4 {
+                            0 => (rng.next_u64() % 62) as i8 - 31, // anywhere in [-31, 30]
+                            _ => (rng.next_u64() % 14) as i8 - 12, // useful range
+                        })
+                        .collect();
+                    OwnedRequantization {
+                        multipliers: i32_bytes(&multipliers),
+                        shifts: i8_bytes(&shifts),
+                        output,
+                    }
+                });
+                let activation = if is_last {
+                    Activation::Softmax
+                } else if rng.next_u64().is_multiple_of(3) {
+                    Activation::None
+                } else {
+                    Activation::Relu
+                };
+                let next = requantization.as_ref().map(|r| r.output);
+                layers.push(OwnedLayer {
+                    inputs,
+                    outputs,
+                    activation,
+                    params: OwnedParams::Int8 {
+                        input: quantization,
+                        weights,
+                        weight_scales: f32_bytes(&weight_scales),
+                        bias: i32_bytes(&bias),
+                        requantization,
+                    },
+                });
+                if let Some(next) = next {
+                    quantization = next;
+                }
+                inputs = outputs;
+            }
+            let model = OwnedModel {
+                header: Header::CURRENT,
+                input,
+                classes: inputs,
+                layers,
+            };
+            let pixels = (0..4)
+                .map(|_| (0..input.len()).map(|_| rng.next_u64() as u8).collect())
+                .collect();
+            (model, pixels)
+        })
+}
+
+proptest! {
+    #[test]
+    fn int8_forward_pass_matches_integer_reference((model, inputs) in raw_int8_model()) {
+        for pixels in &inputs {
+            let (sums, class) = run_int8(&model, pixels);
+            let (expected_sums, logits) = reference_int8_forward(&model, pixels);
+            prop_assert_eq!(&sums, &expected_sums);
+            prop_assert_eq!(class, argmax(&logits));
+        }
+    }
+
+    #[test]
+    fn quantized_forward_pass_matches_integer_reference((model, inputs) in float_model()) {
+        let quantized = model.quantize(&inputs).model;
+        for pixels in &inputs {
+            let (sums, class) = run_int8(&quantized, pixels);
+            let (expected_sums, logits) = reference_int8_forward(&quantized, pixels);
+            prop_assert_eq!(&sums, &expected_sums);
+            prop_assert_eq!(class, argmax(&logits));
+        }
+    }
+
+    #[test]
+    fn requantization_matches_the_reference_arithmetic(
+        x in any::<i32>(),
+        multiplier in (1i32 << 30)..=i32::MAX,
+        shift in -31i8..=30,
+    ) {
+        prop_assert_eq!(
+            tinymlp::fixed_point::multiply_by_quantized_multiplier(x, multiplier, shift),
+            reference_requantize(x, multiplier, shift)
+        );
+    }
+
+    #[test]
+    fn int8_logits_stay_within_the_quantization_error_bound((model, inputs) in float_model()) {
+        // Calibrating on the very inputs keeps every activation inside its quantized range,
+        // which the bound assumes.
+        let quantized = model.quantize(&inputs).model;
+        for pixels in &inputs {
+            let exact = model.forward_f64(pixels).pop().unwrap();
+            let bound = int8_error_bound(&model, &quantized, pixels);
+            let (_, logits) = reference_int8_forward(&quantized, pixels);
+            let (sums, class) = run_int8(&quantized, pixels);
+            prop_assert_eq!(sums, reference_int8_forward(&quantized, pixels).0);
+            for k in 0..exact.len() {
+                let error = (f64::from(logits[k]) - exact[k]).abs();
+                prop_assert!(error <= bound[k], "logit {}: {} vs {} (bound {})", k, logits[k], exact[k], bound[k]);
+            }
+            assert_class_agrees(class, &exact, &bound);
+        }
+    }
+}
+
+/// Steps of the output scale that requantization may be off by: at most ½ from the
+/// rounding of the fixed-point product, ½ from the rounding shift, and ½ where the
+/// calibrated range's end is not representable because the zero point was rounded.
+const REQUANTIZATION_STEPS: f64 = 1.5;
+
+/// Per-logit bound on |int8 logit − exact float logit|, derived as in FORMAT.md
+/// ("How far int8 is from float"):
+///
+/// With exact inputs `x_j`, int8 inputs `x̂_j`, `|x̂_j − x_j| ≤ e_j` (`e = 0` for pixels,
+/// which the input quantization represents exactly), weights `ŵ_jk = s_k·q_jk` with
+/// `|ŵ_jk − w_jk| ≤ s_k/2` and bias `|b̂_k − b_k| ≤ s_in·s_k/2`, the int32 sum represents
+/// `ẑ_k = Σ_j x̂_j·ŵ_jk + b̂_k` exactly, and
+/// `|ẑ_k − z_k| ≤ Σ_j (e_j·|w_jk| + |x̂_j|·s_k/2) + s_in·s_k/2 =: E_k`
+/// (from `x̂ŵ − xw = (x̂ − x)·w + x̂·(ŵ − w)`). A hidden layer's int8 output is then off by
+/// at most `E_k + 1.5·s_out` plus the multiplier's relative error (2^-30) times `|ẑ_k|`; ReLU
+/// and the clamp to a range holding the exact value do not increase it. The last layer's
+/// logit adds f32 rounding of `sum·(s_in·s_k)`: a few units of roundoff of `|ẑ_k|`.
+fn int8_error_bound(float: &FloatModel, quantized: &OwnedModel, pixels: &[u8]) -> Vec<f64> {
+    let exact_layers = float.forward_f64(pixels);
+    let mut x = float.real_input(pixels);
+    let mut e = vec![0.0_f64; x.len()];
+    let last = float.layers.len() - 1;
+    for (index, (layer, owned)) in float.layers.iter().zip(&quantized.layers).enumerate() {
+        let OwnedParams::Int8 {
+            input,
+            weight_scales,
+            requantization,
+            ..
+        } = &owned.params
+        else {
+            panic!("int8 model");
+        };
+        let s_in = f64::from(input.scale);
+        let weight_scales = le_f32(weight_scales);
+        let y = &exact_layers[index];
+        let mut next_e = Vec::with_capacity(layer.outputs);
+        for k in 0..layer.outputs {
+            // The weight quantizer rounds in f32: allow a hair over half a step.
+            let half_step = f64::from(weight_scales[k]) / 2.0 * (1.0 + 1e-6);
+            let mut bound = s_in * half_step;
+            for j in 0..layer.inputs {
+                let w = f64::from(layer.weights[j * layer.outputs + k]).abs();
+                bound += e[j] * w + (x[j].abs() + e[j]) * half_step;
+            }
+            let represented = y[k].abs() + bound;
+            bound += represented * 1e-9;
+            if index == last {
+                bound += represented * 4.0 * F32_UNIT_ROUNDOFF;
+            } else {
+                let output = requantization.as_ref().unwrap().output;
+                bound += REQUANTIZATION_STEPS * f64::from(output.scale);
+            }
+            next_e.push(bound);
+        }
+        x = y.clone();
+        e = next_e;
+    }
+    e
+}
+
+#[test]
+fn requantization_table() {
+    // (x, multiplier, shift, expected), by hand from the definitions.
+    let cases: [(i32, i32, i8, i32); 6] = [
+        (14960, 1_077_952_576, -7, 59),
+        (-2300, 1_077_952_576, -6, -18),
+        (15300, 1_077_952_576, -6, 120),
+        (-12240, 1_077_952_576, -7, -48),
+        (1 << 20, 1 << 30, 11, i32::MAX / 2 + 1), // 2^20·2^11 saturates to 2^31−1, times ½
+        // ½·(−3) = −1.5: the high multiply rounds ties up (to −1), then −1/2 = −0.5
+        // rounds away from zero to −1.
+        (-3, 1 << 30, -1, -1),
+    ];
+    for (x, m, s, expected) in cases {
+        assert_eq!(
+            reference_requantize(x, m, s),
+            expected,
+            "reference {x} {m} {s}"
+        );
+        assert_eq!(
+            tinymlp::fixed_point::multiply_by_quantized_multiplier(x, m, s),
+            expected,
+            "runtime {x} {m} {s}"
+        );
+    }
+}
