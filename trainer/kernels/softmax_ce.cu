@@ -102,7 +102,8 @@ extern "C" __global__ void softmax_cross_entropy(
         stats[0] += batch_loss;
         stats[1] += (double)correct_part[0];
         stats[2] += (double)rows;
-        const double mean = batch_loss / (double)rows;
+        // Judged in f32, as the host reports it: a mean too large for f32 also stops training.
+        const float mean = (float)(batch_loss / (double)rows);
         if (!isfinite(mean) && stats[3] == 0.0) {
             stats[3] = (double)(cursor[0] + 1);
             stats[4] = mean;
