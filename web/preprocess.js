@@ -46,9 +46,10 @@ export function inkBounds(ink, width, height) {
  */
 export function fitToBox(ink, width, bounds) {
   const scale = BOX / Math.max(bounds.width, bounds.height);
-  // Centre the scaled box (possibly a fractional offset on the shorter axis).
-  const offsetX = (BOX - bounds.width * scale) / 2;
-  const offsetY = (BOX - bounds.height * scale) / 2;
+  // Roughly centred at a whole-pixel offset: the centre of mass places it later, and a
+  // fractional offset would blur edges that fall on pixel boundaries.
+  const offsetX = Math.floor((BOX - bounds.width * scale) / 2);
+  const offsetY = Math.floor((BOX - bounds.height * scale) / 2);
   const out = new Float32Array(BOX * BOX);
   for (let sy = 0; sy < bounds.height; sy++) {
     // Source pixel row sy covers [y0, y1) in box coordinates.
