@@ -18,18 +18,19 @@ extern "C" __global__ void gather_batch(
     float* __restrict__ x,                     // [rows][features]
     unsigned char* __restrict__ y)             // [rows]
 {
-    const unsigned int row = blockIdx.y;
+    // Grid: x = the batch's rows, y = blocks across one row's features.
+    const unsigned int row = blockIdx.x;
     if (row >= rows) {
         return;
     }
     const unsigned int source = order[cursor[0] * batch_stride + row];
     const unsigned char* src = images + (size_t)source * features;
     float* dst = x + (size_t)row * features;
-    for (unsigned int f = blockIdx.x * blockDim.x + threadIdx.x; f < features;
-         f += gridDim.x * blockDim.x) {
+    for (unsigned int f = blockIdx.y * blockDim.x + threadIdx.x; f < features;
+         f += gridDim.y * blockDim.x) {
         dst[f] = (float)src[f] * scale;
     }
-    if (blockIdx.x == 0 && threadIdx.x == 0) {
+    if (blockIdx.y == 0 && threadIdx.x == 0) {
         y[row] = labels[source];
     }
 }

@@ -291,11 +291,18 @@ impl CudaBackend {
             .ok_or_else(|| Error::Config(format!("unknown dataset id {}", id.0)))
     }
 
-    /// Checks that the model fits `dataset` and that the per-batch buffers hold `rows`.
-    fn prepare(&mut self, id: DatasetId, rows: usize, batches: usize) -> Result<()> {
+    /// Checks that the model fits `dataset`, that the per-batch buffers hold `rows` and that
+    /// the pass buffers hold an order of `order_len` entries in `batches` batches.
+    fn prepare(
+        &mut self,
+        id: DatasetId,
+        rows: usize,
+        order_len: usize,
+        batches: usize,
+    ) -> Result<()> {
         let (len, features) = {
             let data = self.dataset(id)?;
-            (data.len, data.features)
+            (data.len.max(order_len), data.features)
         };
         let model = self
             .model
@@ -952,7 +959,7 @@ impl Backend for CudaBackend {
                 stopped: false,
             });
         }
-        self.prepare(plan.dataset, batch_size, batches)?;
+        self.prepare(plan.dataset, batch_size, n, batches)?;
         {
             let control = self.control.as_mut().ok_or_else(missing_buffers)?;
             let model = self.model.as_ref().ok_or_else(missing_buffers)?;
@@ -1030,7 +1037,7 @@ impl Backend for CudaBackend {
             });
         }
         let batches = len.div_ceil(EVAL_BATCH);
-        self.prepare(dataset, EVAL_BATCH, batches)?;
+        self.prepare(dataset, EVAL_BATCH, len, batches)?;
         self.reset_pass()?;
         for batch in 0..batches {
             let rows = EVAL_BATCH.min(len - batch * EVAL_BATCH);
