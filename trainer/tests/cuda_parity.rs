@@ -111,7 +111,7 @@ fn cpu_and_cuda_agree_after_one_epoch() {
         verbose: false,
         ..FitOptions::default()
     };
-    let mut run = |model: &mut trainer::Model, name: &str| {
+    let run = |model: &mut trainer::Model, name: &str| {
         let started = Instant::now();
         let history = model.fit(&train, &options).expect("fit");
         let seconds = started.elapsed().as_secs_f64();
