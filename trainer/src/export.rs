@@ -1,0 +1,45 @@
+//! Writing files atomically: a temporary file in the same folder, then a rename, so a
+//! reader (or a Ctrl-C) never sees a half-written file.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&temp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
+/// The first `count` samples as `[label u8][pixels u8...]` records with no header (the
+/// format of `models/mnist-test-digits.bin`).
+pub fn sample_digits(data: &Dataset, count: usize) -> Vec<u8> {
+    let count = count.min(data.len());
+    let mut out = Vec::with_capacity(count * (1 + data.pixels()));
+    for i in 0..count {
+        out.push(data.labels[i]);
+        out.extend_from_slice(data.image(i));
+    }
+    out
+}

@@ -1,0 +1,413 @@
+//! The Keras-like API: a `Sequential` stack of dense layers, compiled with an optimizer,
+//! a loss and metrics, then `fit`, `evaluate`, `predict` and export.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::backend::{self, Backend, BatchProgress, DatasetId, Device, EpochPlan, Evaluation};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::optimizer::Optimizer;
+use crate::params::{softmax, Parameters};
+use crate::rng::Rng;
+
+pub use tinymlp::Activation;
+
+/// A dense layer as `Sequential` takes it: units and activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Dense {
+    /// Number of outputs.
+    pub units: usize,
+    /// `Relu` for hidden layers, `Softmax` for the last one.
+    #[serde(skip)]
+    pub activation: Activation,
+}
+
+impl Dense {
+    /// `Dense(units, activation='relu')`.
+    pub fn relu(units: usize) -> Dense {
+        Dense {
+            units,
+            activation: Activation::Relu,
+        }
+    }
+
+    /// `Dense(units, activation='softmax')`.
+    pub fn softmax(units: usize) -> Dense {
+        Dense {
+            units,
+            activation: Activation::Softmax,
+        }
+    }
+}
+
+/// The loss to train with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Loss {
+    /// Categorical cross-entropy on the softmax output (computed fused, from the logits).
+    CategoricalCrossentropy,
+}
+
+/// Metrics reported besides the loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Metric {
+    /// Fraction of samples whose most probable class is the label.
+    Accuracy,
+}
+
+/// A model being described: input size and layers, plus seed and device.
+#[derive(Debug, Clone)]
+pub struct Sequential {
+    inputs: usize,
+    layers: Vec<Dense>,
+    seed: u64,
+    device: Device,
+}
+
+impl Sequential {
+    /// An empty model taking `inputs` values (784 for MNIST).
+    pub fn new(inputs: usize) -> Sequential {
+        Sequential {
+            inputs,
+            layers: Vec::new(),
+            seed: 0,
+            device: Device::Auto,
+        }
+    }
+
+    /// Appends a layer.
+    #[allow(clippy::should_implement_trait)]
+    pub fn add(mut self, layer: Dense) -> Sequential {
+        self.layers.push(layer);
+        self
+    }
+
+    /// The seed of the initial weights and of the shuffles (default 0).
+    pub fn seed(mut self, seed: u64) -> Sequential {
+        self.seed = seed;
+        self
+    }
+
+    /// The training device (default [`Device::Auto`]).
+    pub fn device(mut self, device: Device) -> Sequential {
+        self.device = device;
+        self
+    }
+
+    /// Checks the architecture, creates the backend and initializes the weights
+    /// (Glorot-uniform, zero biases) from the seed.
+    pub fn compile(self, optimizer: Optimizer, loss: Loss, metrics: &[Metric]) -> Result<Model> {
+        let (backend, device_note) = backend::create(self.device)?;
+        self.compile_with(backend, device_note, optimizer, loss, metrics)
+    }
+
+    /// [`compile`](Self::compile) with a backend chosen by the caller.
+    pub fn compile_with(
+        self,
+        mut backend: Box<dyn Backend>,
+        device_note: String,
+        optimizer: Optimizer,
+        loss: Loss,
+        metrics: &[Metric],
+    ) -> Result<Model> {
+        let Some((last, hidden)) = self.layers.split_last() else {
+            return Err(Error::Config("the model has no layers".into()));
+        };
+        if hidden.iter().any(|l| l.activation != Activation::Relu) {
+            return Err(Error::Config("hidden layers must use ReLU".into()));
+        }
+        if last.activation != Activation::Softmax {
+            return Err(Error::Config(
+                "the last layer must use softmax (with categorical cross-entropy)".into(),
+            ));
+        }
+        let sizes: Vec<usize> = std::iter::once(self.inputs)
+            .chain(self.layers.iter().map(|l| l.units))
+            .collect();
+        if sizes
+            .iter()
+            .any(|&s| s == 0 || s > tinymlp::MAX_WIDTH as usize)
+        {
+            return Err(Error::Config(format!(
+                "layer sizes must be 1..={}, got {sizes:?}",
+                tinymlp::MAX_WIDTH
+            )));
+        }
+        if self.layers.len() > tinymlp::MAX_LAYERS {
+            return Err(Error::Config(format!(
+                "at most {} layers fit the model format",
+                tinymlp::MAX_LAYERS
+            )));
+        }
+        let mut rng = Rng::new(self.seed);
+        let initial = Parameters::glorot_uniform(&sizes, &mut rng);
+        backend.set_parameters(&initial, &optimizer)?;
+        Ok(Model {
+            sizes,
+            backend,
+            device_note,
+            optimizer,
+            loss,
+            metrics: metrics.to_vec(),
+            rng,
+            loaded: HashMap::new(),
+            epochs_done: 0,
+        })
+    }
+}
+
+/// How `fit` runs.
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Samples per gradient step.
+    pub batch_size: usize,
+    /// Fraction of the training data held out for validation (the last samples, before
+    /// shuffling, as in Keras).
+    pub validation_split: f32,
+    /// Progress bar and epoch lines on stderr.
+    pub verbose: bool,
+    /// Set (for example by a Ctrl-C handler) to stop after the current batch.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            epochs: 5,
+            batch_size: 128,
+            validation_split: 0.0,
+            verbose: true,
+            stop: None,
+        }
+    }
+}
+
+/// One epoch's figures.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct EpochRecord {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch.
+    pub loss: f32,
+    /// Training accuracy over the epoch.
+    pub accuracy: f32,
+    /// Validation loss after the epoch, with a validation split.
+    pub val_loss: Option<f32>,
+    /// Validation accuracy after the epoch, with a validation split.
+    pub val_accuracy: Option<f32>,
+    /// Seconds the epoch took (training and validation).
+    pub seconds: f64,
+}
+
+/// What `fit` returns.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct History {
+    /// One record per completed epoch.
+    pub epochs: Vec<EpochRecord>,
+    /// Seconds spent in the epochs (data loading into the backend excluded).
+    pub fit_seconds: f64,
+    /// Whether training stopped early because `stop` was set.
+    pub interrupted: bool,
+}
+
+/// A compiled model: parameters live in the backend.
+pub struct Model {
+    sizes: Vec<usize>,
+    backend: Box<dyn Backend>,
+    device_note: String,
+    optimizer: Optimizer,
+    loss: Loss,
+    metrics: Vec<Metric>,
+    rng: Rng,
+    loaded: HashMap<usize, (Arc<Dataset>, DatasetId)>,
+    epochs_done: usize,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("sizes", &self.sizes)
+            .field("device", &self.device_note)
+            .field("optimizer", &self.optimizer)
+            .field("loss", &self.loss)
+            .field("metrics", &self.metrics)
+            .finish()
+    }
+}
+
+impl Model {
+    /// `[inputs, hidden..., classes]`.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    /// Which device trains the model, and why it was picked.
+    pub fn device_note(&self) -> &str {
+        &self.device_note
+    }
+
+    /// The device's own name.
+    pub fn device_name(&self) -> String {
+        self.backend.device_name()
+    }
+
+    /// The optimizer and its hyperparameters.
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.optimizer
+    }
+
+    fn load(&mut self, data: &Arc<Dataset>) -> Result<DatasetId> {
+        let key = Arc::as_ptr(data) as usize;
+        if let Some((_, id)) = self.loaded.get(&key) {
+            return Ok(*id);
+        }
+        if data.pixels() != self.sizes[0] {
+            return Err(Error::Config(format!(
+                "the model takes {} inputs but the images have {} pixels",
+                self.sizes[0],
+                data.pixels()
+            )));
+        }
+        let id = self.backend.load_dataset(data)?;
+        self.loaded.insert(key, (Arc::clone(data), id));
+        Ok(id)
+    }
+
+    /// Trains on `data` (Keras's `model.fit`).
+    pub fn fit(&mut self, data: &Arc<Dataset>, options: &FitOptions) -> Result<History> {
+        let (train, validation) = if options.validation_split > 0.0 {
+            let (train, validation) =
+                Dataset::clone(data).split_validation(options.validation_split)?;
+            (Arc::new(train), Some(Arc::new(validation)))
+        } else {
+            (Arc::clone(data), None)
+        };
+        if train.is_empty() {
+            return Err(Error::Config("no training samples".into()));
+        }
+        let train_id = self.load(&train)?;
+        let validation_id = validation.as_ref().map(|v| self.load(v)).transpose()?;
+        let mut order: Vec<u32> = (0..train.len() as u32).collect();
+        let batches = train.len().div_ceil(options.batch_size.max(1));
+        let mut history = History::default();
+        let started = Instant::now();
+        for _ in 0..options.epochs {
+            let epoch = self.epochs_done + 1;
+            if options.verbose {
+                eprintln!(
+                    "Epoch {epoch}/{}",
+                    self.epochs_done + options.epochs - history.epochs.len()
+                );
+            }
+            let epoch_start = Instant::now();
+            self.rng.shuffle(&mut order);
+            let bar = options.verbose.then(|| progress_bar(batches));
+            let stop = options.stop.clone();
+            let mut on_progress = |p: BatchProgress| {
+                if let Some(bar) = &bar {
+                    bar.set_position(p.batch as u64);
+                    bar.set_message(format!("accuracy: {:.4} - loss: {:.4}", p.accuracy, p.loss));
+                }
+                match &stop {
+                    Some(flag) if flag.load(Ordering::Relaxed) => ControlFlow::Break(()),
+                    _ => ControlFlow::Continue(()),
+                }
+            };
+            let plan = EpochPlan {
+                epoch,
+                dataset: train_id,
+                order: &order,
+                batch_size: options.batch_size,
+            };
+            let stats = self.backend.train_epoch(plan, &mut on_progress);
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
+            let stats = stats?;
+            if stats.stopped {
+                history.interrupted = true;
+                break;
+            }
+            let validation = validation_id
+                .map(|id| self.backend.evaluate(id))
+                .transpose()?;
+            let seconds = epoch_start.elapsed().as_secs_f64();
+            let record = EpochRecord {
+                epoch,
+                loss: stats.loss,
+                accuracy: stats.accuracy,
+                val_loss: validation.as_ref().map(|v| v.loss),
+                val_accuracy: validation.as_ref().map(|v| v.accuracy),
+                seconds,
+            };
+            if options.verbose {
+                eprintln!("{}", epoch_line(&record, batches));
+            }
+            history.epochs.push(record);
+            self.epochs_done = epoch;
+        }
+        history.fit_seconds = started.elapsed().as_secs_f64();
+        Ok(history)
+    }
+
+    /// Loss, accuracy and predicted classes on `data` (Keras's `model.evaluate`).
+    pub fn evaluate(&mut self, data: &Arc<Dataset>) -> Result<Evaluation> {
+        let id = self.load(data)?;
+        self.backend.evaluate(id)
+    }
+
+    /// Class probabilities of each image of `data` (Keras's `model.predict`).
+    pub fn predict(&mut self, data: &Dataset) -> Result<Vec<Vec<f32>>> {
+        let parameters = self.parameters()?;
+        Ok((0..data.len())
+            .map(|i| {
+                let x: Vec<f32> = data
+                    .image(i)
+                    .iter()
+                    .map(|&p| f32::from(p) * crate::backend::cpu::PIXEL_SCALE)
+                    .collect();
+                softmax(&parameters.logits(&x))
+            })
+            .collect())
+    }
+
+    /// The trained parameters as host arrays.
+    pub fn parameters(&mut self) -> Result<Parameters> {
+        self.backend.parameters()
+    }
+}
+
+fn progress_bar(batches: usize) -> ProgressBar {
+    let bar = ProgressBar::new(batches as u64);
+    let style = ProgressStyle::with_template("{pos:>4}/{len} [{bar:30}] - {elapsed} {msg}")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+/// `469/469 - 1s - 2ms/step - accuracy: 0.9252 - loss: 0.2585 - val_...`, as Keras prints.
+pub fn epoch_line(record: &EpochRecord, batches: usize) -> String {
+    let per_step = Duration::from_secs_f64(record.seconds / batches.max(1) as f64);
+    let mut line = format!(
+        "{batches}/{batches} - {:.2}s - {:.2}ms/step - accuracy: {:.4} - loss: {:.4}",
+        record.seconds,
+        per_step.as_secs_f64() * 1e3,
+        record.accuracy,
+        record.loss
+    );
+    if let (Some(accuracy), Some(loss)) = (record.val_accuracy, record.val_loss) {
+        line.push_str(&format!(
+            " - val_accuracy: {accuracy:.4} - val_loss: {loss:.4}"
+        ));
+    }
+    line
+}
