@@ -14,7 +14,7 @@ if ! command -v qemu-system-arm >/dev/null; then
 fi
 
 installed_targets=$(rustup target list --installed)
-for target in thumbv7em-none-eabihf thumbv6m-none-eabi; do
+for target in thumbv7em-none-eabihf thumbv7em-none-eabi thumbv6m-none-eabi; do
     grep -qx "$target" <<<"$installed_targets" || rustup target add "$target"
 done
 rustup component list --installed | grep -q '^llvm-tools' || rustup component add llvm-tools

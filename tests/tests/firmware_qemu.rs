@@ -218,7 +218,7 @@ fn log_parser_reads_every_field() {
                accuracy: 2/3 (66.6 %)\n\
                digest: 4023233417\n\
                cost per inference: mean 290109 min 1 max 2 instructions; 0.7 per MAC\n\
-               stack: peak 5028 bytes\n";
+               stack: peak 4508 bytes during inference (scratch buffer and model included), 5028 while loading\n";
     let parsed = parse_log(log);
     assert_eq!(parsed.board.as_deref(), Some("mps2-an386"));
     assert!(parsed.kernel_checked);
@@ -227,5 +227,5 @@ fn log_parser_reads_every_field() {
     assert_eq!(parsed.correct, Some(2));
     assert_eq!(parsed.digest, Some(4_023_233_417));
     assert_eq!(parsed.cost_per_inference, Some(290_109));
-    assert_eq!(parsed.stack_peak, Some(5028));
+    assert_eq!(parsed.stack_peak, Some(4508));
 }
