@@ -93,7 +93,7 @@ pub fn run() -> bool {
             &[0; 8],
             &mut out,
         );
-        if out != [3 * 1 - 2 * 3, 3 * 2 - 2 * 4] {
+        if out != [3 - 2 * 3, 3 * 2 - 2 * 4] {
             defmt::error!("kernel check: fixed case gave {=[?]}", out);
             return false;
         }
