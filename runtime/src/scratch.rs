@@ -312,7 +312,7 @@ fn requantize(
     for ((out, &sum), (multiplier, &shift)) in out.iter_mut().zip(sums).zip(params) {
         let scaled =
             multiply_by_quantized_multiplier(sum, i32::from_le_bytes(*multiplier), shift as i8);
-        *out = scaled.saturating_add(zero_point).clamp(low, 127) as i8;
+        *out = scaled.saturating_add(zero_point).max(low).min(127) as i8;
     }
 }
 
