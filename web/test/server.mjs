@@ -23,8 +23,8 @@ export async function serve(mounts) {
       .filter((p) => url.startsWith(p))
       .sort((a, b) => b.length - a.length)[0];
     let file = prefix === undefined ? null : path.join(mounts[prefix], url.slice(prefix.length));
-    if (file && file.endsWith(path.sep)) file = path.join(file, 'index.html');
-    if (!file || !file.startsWith(mounts[prefix]) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+    if (file && fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
+    if (!file || !file.startsWith(mounts[prefix]) || !fs.existsSync(file)) {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       return;
     }

@@ -1,0 +1,207 @@
+// The page in headless Chromium: draw digits with the mouse, read what the page shows,
+// drop broken and valid blobs on it. Screenshots go to web/test-output/.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { chromium } from 'playwright-core';
+
+import { distDir, native, outputDir, randomBlob, trainedInt8 } from './helpers.mjs';
+import { CHROMIUM, serve } from './server.mjs';
+
+const trained = fs.existsSync(trainedInt8);
+const needsTrained = !trained && 'models/mnist-int8.tmlp not committed yet';
+let server;
+let browser;
+
+before(async () => {
+  assert.ok(fs.existsSync(path.join(distDir, 'index.html')), 'run scripts/web-build.sh first');
+  if (trained) {
+    const served = path.join(distDir, 'models', 'mnist-int8.tmlp');
+    assert.ok(
+      fs.existsSync(served) && fs.readFileSync(served).equals(fs.readFileSync(trainedInt8)),
+      'web/dist has a stale model: run scripts/web-build.sh',
+    );
+  }
+  randomBlob('int8');
+  randomBlob('f32');
+  fs.mkdirSync(outputDir, { recursive: true });
+  server = await serve({ '/': distDir, '/test-models/': outputDir });
+  browser = await chromium.launch(CHROMIUM);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+/** A fresh page with the trained model, or the random one where the test allows it. */
+async function open(query = trained ? '' : '?model=/test-models/random-int8.tmlp') {
+  const page = await browser.newPage({ viewport: { width: 900, height: 760 } });
+  page.setDefaultTimeout(15_000);
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(message.text());
+  });
+  await page.goto(`${server.url}/${query}`);
+  await page.waitForSelector('body[data-ready="true"]');
+  return { page, problems };
+}
+
+/** Draws strokes given in pad coordinates (0..280), one mouse-down per stroke. */
+async function draw(page, strokes) {
+  const box = await page.locator('#pad').boundingBox();
+  const at = ([x, y]) => [box.x + (x * box.width) / 280, box.y + (y * box.height) / 280];
+  for (const [first, ...rest] of strokes) {
+    await page.mouse.move(...at(first));
+    await page.mouse.down();
+    for (const point of rest) await page.mouse.move(...at(point), { steps: 12 });
+    await page.mouse.up();
+  }
+}
+
+async function shown(page) {
+  await page.waitForFunction(() => document.getElementById('prediction').dataset.class !== '');
+  return page.evaluate(() => {
+    const input = document.getElementById('input28').getContext('2d').getImageData(0, 0, 28, 28).data;
+    let inked = 0;
+    for (let i = 0; i < input.length; i += 4) if (input[i] > 0) inked++;
+    const bars = [...document.querySelectorAll('#bars li')];
+    return {
+      digit: document.getElementById('prediction').textContent,
+      inked,
+      probabilities: bars.map((li) => Number(li.dataset.probability)),
+      top: bars.filter((li) => li.classList.contains('top')).map((li) => li.dataset.class),
+      error: document.getElementById('error').hidden ? null : document.getElementById('error').textContent,
+    };
+  });
+}
+
+/** Drops a file on the page the way a user's drag and drop delivers it. */
+async function drop(page, name, bytes) {
+  await page.evaluate(async ({ name, data }) => {
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([new Uint8Array(data)], name));
+    for (const type of ['dragenter', 'dragover', 'drop']) {
+      document.body.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }
+  }, { name, data: Array.from(bytes) });
+}
+
+async function errorText(page) {
+  await page.waitForSelector('#error:not([hidden])');
+  return page.locator('#error').textContent();
+}
+
+/** Points along an ellipse, in pad coordinates. */
+const arc = (cx, cy, rx, ry, from = 0, to = 2 * Math.PI, n = 16) =>
+  Array.from({ length: n + 1 }, (_, i) => {
+    const a = from + ((to - from) * i) / n;
+    return [cx + rx * Math.cos(a), cy + ry * Math.sin(a)];
+  });
+const PI = Math.PI;
+
+/** One plain way to write each digit, as strokes. */
+const DIGITS = {
+  0: [arc(140, 140, 60, 95, 0, 2 * PI, 24)],
+  1: [[[150, 40], [138, 245]]],
+  2: [[...arc(140, 95, 55, 50, PI, 2.1 * PI, 12), [80, 240], [210, 240]]],
+  3: [[...arc(135, 90, 50, 45, -PI * 0.9, PI * 0.5, 12), ...arc(135, 185, 55, 50, -PI * 0.5, PI * 0.9, 12)]],
+  4: [[[170, 40], [70, 180], [220, 180]], [[170, 90], [170, 250]]],
+  5: [[[200, 45], [90, 45], [85, 125], ...arc(135, 180, 60, 55, -PI * 0.8, PI * 0.8, 14)]],
+  6: [[[180, 40], [110, 120], ...arc(140, 185, 55, 55, PI, 3 * PI, 20)]],
+  7: [[[70, 55], [215, 55], [185, 110], [150, 175], [125, 245]]],
+  8: [arc(140, 90, 45, 45, PI / 2, 2.5 * PI), arc(140, 185, 55, 50, -PI / 2, 1.5 * PI)],
+  9: [[...arc(140, 95, 55, 50, 0, 2 * PI), [195, 95], [180, 245]]],
+};
+const ONE = DIGITS[1];
+const SEVEN = DIGITS[7];
+
+for (const [digit, strokes] of Object.entries(DIGITS)) {
+  test(`drawing a ${digit} shows ${digit}`, { skip: needsTrained }, async () => {
+    const { page, problems } = await open();
+    await draw(page, strokes);
+    const result = await shown(page);
+    await page.screenshot({ path: path.join(outputDir, `draw-${digit}.png`) });
+    assert.equal(result.digit, digit, JSON.stringify(result.probabilities));
+    assert.deepEqual(result.top, [digit]);
+    assert.ok(result.inked > 20, `${result.inked} inked input pixels`);
+    const total = result.probabilities.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(total - 1) < 1e-4, `bars sum to ${total}`);
+    assert.equal(result.error, null);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+}
+
+test('the prediction updates while the user is still drawing', async () => {
+  const { page, problems } = await open();
+  assert.equal(await page.locator('#prediction').textContent(), '?');
+  const box = await page.locator('#pad').boundingBox();
+  await page.mouse.move(box.x + 140, box.y + 40);
+  await page.mouse.down();
+  await page.mouse.move(box.x + 140, box.y + 200, { steps: 10 });
+  const during = await shown(page);
+  assert.match(during.digit, /^[0-9]$/);
+  assert.ok(during.inked > 10);
+  await page.mouse.up();
+  await page.click('#clear');
+  await page.waitForFunction(() => document.getElementById('prediction').textContent === '?');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a corrupt blob dropped on the page shows the runtime error and keeps the model', async () => {
+  const { page, problems } = await open();
+  const good = fs.readFileSync(randomBlob('int8'));
+  const corrupt = Buffer.from(good);
+  corrupt[200_000] ^= 0x01;
+  const corruptFile = path.join(outputDir, 'dropped-corrupt.tmlp');
+  fs.writeFileSync(corruptFile, corrupt);
+  const message = native('load', corruptFile);
+  assert.equal(message, 'model blob is corrupt (CRC-32 mismatch)');
+
+  await drop(page, 'corrupt.tmlp', corrupt);
+  assert.equal(await errorText(page), `Could not load corrupt.tmlp: ${message}`);
+  assert.match(await page.locator('#model-status').textContent(), /corrupt\.tmlp was rejected/);
+  // The previous model still answers.
+  await draw(page, ONE);
+  const result = await shown(page);
+  assert.match(result.digit, /^[0-9]$/);
+  await page.screenshot({ path: path.join(outputDir, 'error-corrupt.png') });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a wrong-version blob chosen with the file button shows the runtime error', async () => {
+  const { page } = await open();
+  const future = Buffer.from(fs.readFileSync(randomBlob('int8')));
+  future[4] = 2;
+  await page.locator('#file').setInputFiles({ name: 'future.tmlp', mimeType: 'application/octet-stream', buffer: future });
+  assert.equal(
+    await errorText(page),
+    'Could not load future.tmlp: unsupported model format version 2 (this runtime reads version 1)',
+  );
+  await page.close();
+});
+
+test('a valid blob dropped on the page replaces the model and clears the error', async () => {
+  const { page } = await open();
+  await drop(page, 'broken.tmlp', Buffer.from('not a model at all'));
+  assert.equal(await errorText(page), 'Could not load broken.tmlp: not a tinymlp model (bad magic tag)');
+  await drop(page, 'random-f32.tmlp', fs.readFileSync(randomBlob('f32')));
+  await page.waitForFunction(() => document.getElementById('model-status').textContent.includes('random-f32.tmlp (f32'));
+  assert.equal(await page.locator('#error').isHidden(), true);
+  await draw(page, SEVEN);
+  assert.match((await shown(page)).digit, /^[0-9]$/);
+  await page.close();
+});
+
+test('a missing default model is reported on the page', async () => {
+  const { page } = await open('?model=/test-models/missing.tmlp');
+  assert.match(await errorText(page), /^Could not fetch \/test-models\/missing\.tmlp \(HTTP 404\)/);
+  assert.equal(await page.locator('#model-status').textContent(), 'no model loaded');
+  await page.close();
+});
