@@ -19,27 +19,29 @@ pub fn is_valid_requantization(multiplier: i32, shift: i8) -> bool {
     multiplier >= MIN_MULTIPLIER && (MIN_SHIFT..=MAX_SHIFT).contains(&shift)
 }
 
-/// `round(a * b / 2^31)`, saturating the one overflowing case (TFLite's
-/// `SaturatingRoundingDoublingHighMul`).
+/// `round(a * b / 2^31)` with ties rounded up, saturating the one overflowing case
+/// (TFLite's `SaturatingRoundingDoublingHighMul`).
+///
+/// TFLite adds a nudge of `2^30` (or `1 - 2^30` below zero) and divides with truncation;
+/// that equals `floor((a·b + 2^30) / 2^31)`, which is what this computes, branch-free.
 #[inline]
 pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
-    if a == i32::MIN && b == i32::MIN {
-        return i32::MAX;
-    }
     let product = i64::from(a) * i64::from(b);
-    let nudge: i64 = if product >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    // |product + nudge| < 2^62, so the quotient fits an i32 after the division by 2^31.
-    ((product + nudge) / (1_i64 << 31)) as i32
+    // Only a = b = i32::MIN reaches 2^31, which saturates to i32::MAX.
+    ((product + (1 << 30)) >> 31).min(i64::from(i32::MAX)) as i32
 }
 
-/// `x / 2^exponent`, rounded half away from zero (TFLite's `RoundingDivideByPOT`).
+/// `x / 2^exponent`, rounded half away from zero (TFLite's `RoundingDivideByPOT`);
+/// `exponent` is capped at 31.
+///
+/// TFLite compares the remainder with a threshold; adding half (less one below zero) before
+/// an arithmetic shift gives the same result without a branch.
 #[inline]
 pub fn rounding_divide_by_power_of_two(x: i32, exponent: u32) -> i32 {
     let exponent = exponent.min(31);
-    let mask: i32 = ((1_i64 << exponent) - 1) as i32;
-    let remainder = x & mask;
-    let threshold = (mask >> 1) + i32::from(x < 0);
-    (x >> exponent) + i32::from(remainder > threshold)
+    let half = (1_i64 << exponent) >> 1;
+    let nudge = (half - i64::from(x < 0)).max(0);
+    ((i64::from(x) + nudge) >> exponent) as i32
 }
 
 /// `x * multiplier / 2^31 * 2^shift`, rounded as TFLite does.
@@ -48,9 +50,9 @@ pub fn rounding_divide_by_power_of_two(x: i32, exponent: u32) -> i32 {
 /// overflow saturates instead of wrapping.
 #[inline]
 pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i8) -> i32 {
-    let left = shift.max(0) as u32;
-    let right = (-shift.min(0)) as u32;
-    let shifted = x.saturating_mul(1_i32.checked_shl(left).unwrap_or(i32::MAX));
+    let left = shift.clamp(0, 31) as u32;
+    let right = (-shift.clamp(-31, 0)) as u32;
+    let shifted = (i64::from(x) << left).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
     rounding_divide_by_power_of_two(
         saturating_rounding_doubling_high_mul(shifted, multiplier),
         right,

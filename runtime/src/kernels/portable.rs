@@ -1,10 +1,15 @@
-//! Fast portable kernels: one input row at a time over contiguous weights, skipping zero
+//! Fast portable kernels: four input rows at a time over contiguous weights, skipping zero
 //! inputs. Plain Rust that LLVM vectorizes on every target (SSE2, wasm SIMD, Helium).
+
+/// Input rows the kernels combine per pass over the outputs: each output is loaded and
+/// stored once per `ROWS` non-zero inputs instead of once per input.
+const ROWS: usize = 4;
 
 /// `out[k] = bias[k] + Σ_j input[j] · W[j][k]` with little-endian f32 weights, input-major.
 ///
-/// Adds the terms of each output in the same order as the reference kernel, so results agree
-/// bit for bit except for the sign of a zero sum.
+/// Adds the terms of each output in the same order as the reference kernel (four rows per
+/// pass, but still one term after the other), so results agree bit for bit except for the
+/// sign of a zero sum.
 #[inline]
 pub fn dense_f32<I>(input: I, weights: &[u8], bias: &[u8], out: &mut [f32])
 where
@@ -15,15 +20,27 @@ where
         return;
     }
     out.fill(0.0);
-    let (weights, _) = weights.as_chunks::<4>();
-    for (x, row) in input.zip(weights.chunks_exact(outputs)) {
-        if x == 0.0 {
-            continue;
+    let rows = input
+        .zip(weights.chunks_exact(outputs * 4))
+        .filter(|&(x, _)| x != 0.0);
+    for_each_group(rows, |group| match group {
+        [(x0, r0), (x1, r1), (x2, r2), (x3, r3)] => {
+            let (r0, r1, r2, r3) = (f32s(r0), f32s(r1), f32s(r2), f32s(r3));
+            for ((((out, w0), w1), w2), w3) in out.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+                *out += x0 * f32::from_le_bytes(*w0);
+                *out += x1 * f32::from_le_bytes(*w1);
+                *out += x2 * f32::from_le_bytes(*w2);
+                *out += x3 * f32::from_le_bytes(*w3);
+            }
         }
-        for (out, w) in out.iter_mut().zip(row) {
-            *out += x * f32::from_le_bytes(*w);
+        rest => {
+            for &(x, row) in rest {
+                for (out, w) in out.iter_mut().zip(f32s(row)) {
+                    *out += x * f32::from_le_bytes(*w);
+                }
+            }
         }
-    }
+    });
     let (bias, _) = bias.as_chunks::<4>();
     for (out, bias) in out.iter_mut().zip(bias) {
         *out += f32::from_le_bytes(*bias);
@@ -33,8 +50,10 @@ where
 /// `out[k] = bias[k] + Σ_j input[j] · W[j][k]` with int8 weights, input-major, and int32
 /// little-endian bias. `input` yields activations minus their zero point (`-255..=255`).
 ///
-/// Each product `x · w` fits an i16 (`255 · 128 = 32640`), so the multiply runs at 16 bits
-/// (SSE2 `pmullw`, wasm `i16x8.mul`) and only the sum is widened.
+/// Each product `x · w` fits an i16 (`255 · 128 = 32640`), so the multiplies run at 16 bits
+/// (SSE2 `pmullw`, wasm `i16x8.mul`) and only the sum of four is widened. The int32 sums
+/// wrap like the reference's, and wrapping addition does not depend on the order of terms,
+/// so the results are bit-exact.
 #[inline]
 pub fn dense_int8<I>(input: I, weights: &[u8], bias: &[u8], out: &mut [i32])
 where
@@ -48,12 +67,49 @@ where
     for (out, bias) in out.iter_mut().zip(bias) {
         *out = i32::from_le_bytes(*bias);
     }
-    for (x, row) in input.zip(weights.chunks_exact(outputs)) {
-        if x == 0 {
-            continue;
+    let rows = input
+        .zip(weights.chunks_exact(outputs))
+        .filter(|&(x, _)| x != 0);
+    for_each_group(rows, |group| match group {
+        [(x0, r0), (x1, r1), (x2, r2), (x3, r3)] => {
+            for ((((out, &w0), &w1), &w2), &w3) in
+                out.iter_mut().zip(*r0).zip(*r1).zip(*r2).zip(*r3)
+            {
+                let sum = i32::from(x0.wrapping_mul(i16::from(w0 as i8)))
+                    + i32::from(x1.wrapping_mul(i16::from(w1 as i8)))
+                    + i32::from(x2.wrapping_mul(i16::from(w2 as i8)))
+                    + i32::from(x3.wrapping_mul(i16::from(w3 as i8)));
+                *out = out.wrapping_add(sum);
+            }
         }
-        for (out, &w) in out.iter_mut().zip(row) {
-            *out = out.wrapping_add(i32::from(x.wrapping_mul(i16::from(w as i8))));
+        rest => {
+            for &(x, row) in rest {
+                for (out, &w) in out.iter_mut().zip(row) {
+                    *out = out.wrapping_add(i32::from(x.wrapping_mul(i16::from(w as i8))));
+                }
+            }
+        }
+    });
+}
+
+/// Calls `f` with the items of `rows` in groups of [`ROWS`], the last group shorter.
+#[inline(always)]
+fn for_each_group<T: Copy + Default, R: Iterator<Item = T>>(rows: R, mut f: impl FnMut(&[T])) {
+    let mut group = [T::default(); ROWS];
+    let mut len = 0;
+    for row in rows {
+        if let Some(slot) = group.get_mut(len) {
+            *slot = row;
+        }
+        len += 1;
+        if len == ROWS {
+            f(&group);
+            len = 0;
         }
     }
+    f(group.get(..len).unwrap_or_default());
+}
+
+fn f32s(row: &[u8]) -> &[[u8; 4]] {
+    row.as_chunks::<4>().0
 }
