@@ -17,8 +17,8 @@
 #
 #   run(command="scripts/gpu-check.sh device", carry=["out/gpu-stage"], timeout_s=480)
 #
-# Expected duration on an H200: well under 2 minutes (tests ~20 s, 3 trainer runs ~10 s
-# each including quantization and reports, PyTorch ~30 s with its start-up).
+# Expected duration on an H200: about 2 minutes (tests ~20 s; 3 trainer runs plus one without
+# graphs and one with TF32, ~10 s each with quantization and reports; PyTorch ~30 s).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -161,6 +161,13 @@ on_device() {
             >"$OUT/train-$run.txt" 2>&1 || { status=1; echo "FAILED: trainer run $run" >&2; }
         tail -4 "$OUT/train-$run.txt" >&2
     done
+    # For the record: what the graphs save, and what TF32 tensor cores would give.
+    local variant
+    for variant in nographs:TINYMLP_CUDA_GRAPHS=0 tf32:TINYMLP_CUDA_TF32=1; do
+        env "${variant#*:}" timeout 120 "$stage/bin/trainer" --device cuda --epochs 5 --seed 1 \
+            --data-dir "$stage/mnist" --out-dir "$OUT/variant-${variant%%:*}" --quiet \
+            >"$OUT/variant-${variant%%:*}.txt" 2>&1 || echo "FAILED: variant ${variant%%:*}" >&2
+    done
 
     echo "== PyTorch eager, same model, 3 runs" >&2
     timeout 240 python3 scripts/pytorch_gpu.py --data-dir "$stage/mnist" --runs 3 \
@@ -172,19 +179,23 @@ on_device() {
 import glob, json, os, statistics, sys
 out = sys.argv[1]
 lines = ["# CUDA backend on the GPU machine", ""]
-rust = []
-for path in sorted(glob.glob(os.path.join(out, "train-*", "report.json"))):
-    with open(path) as f:
-        report = json.load(f)
-    epochs = [e["seconds"] for e in report.get("history", [])]
-    rust.append({
-        "run": os.path.basename(os.path.dirname(path)),
-        "device": report.get("device"),
-        "epochs": epochs,
-        "fit": report.get("timings", {}).get("fit"),
-        "steady": statistics.mean(epochs[1:]) if len(epochs) > 1 else None,
-        "accuracy": report.get("test", {}).get("accuracy"),
-    })
+def rust_runs(pattern):
+    runs = []
+    for path in sorted(glob.glob(os.path.join(out, pattern, "report.json"))):
+        with open(path) as f:
+            report = json.load(f)
+        epochs = [e["seconds"] for e in report.get("history", [])]
+        runs.append({
+            "run": os.path.basename(os.path.dirname(path)),
+            "device": report.get("device"),
+            "epochs": epochs,
+            "fit": report.get("timings", {}).get("fit"),
+            "steady": statistics.mean(epochs[1:]) if len(epochs) > 1 else None,
+            "accuracy": report.get("test", {}).get("accuracy"),
+        })
+    return runs
+rust = rust_runs("train-*")
+variants = rust_runs("variant-*")
 torch_runs, torch_meta = [], {}
 if os.path.exists(os.path.join(out, "pytorch.json")):
     with open(os.path.join(out, "pytorch.json")) as f:
@@ -202,7 +213,7 @@ def ms(v):
     return "-" if v is None else f"{v * 1000:.1f}"
 lines.append("| what | run | epochs (ms) | steady ms/epoch (2-5) | 5-epoch fit (s) | test accuracy |")
 lines.append("|---|---|---|---|---|---|")
-for label, runs in (("tinymlp cuda", rust), (f"pytorch {torch_meta.get('torch', '')} eager", torch_runs)):
+for label, runs in (("tinymlp cuda", rust), ("tinymlp cuda variant", variants), (f"pytorch {torch_meta.get('torch', '')} eager", torch_runs)):
     for r in runs:
         fit = "-" if r["fit"] is None else f"{r['fit']:.3f}"
         acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
@@ -214,6 +225,8 @@ def median(runs, key):
 rs, ts = median(rust, "steady"), median(torch_runs, "steady")
 rf, tf = median(rust, "fit"), median(torch_runs, "fit")
 lines.append(f"device: {rust[0]['device'] if rust else '-'}")
+for v in variants:
+    lines.append(f"variant {v['run']}: {v['device']}")
 lines.append(f"median steady epoch: tinymlp {ms(rs)} ms, pytorch eager {ms(ts)} ms"
              + (f", speedup {ts / rs:.2f}x" if rs and ts else ""))
 lines.append(f"median 5-epoch fit: tinymlp {rf if rf is None else round(rf, 3)} s, pytorch eager {tf if tf is None else round(tf, 3)} s"

@@ -13,6 +13,11 @@
 //!
 //! Nothing here touches the driver before [`probe`] has found the libraries: cudarc panics
 //! when asked for a context without a driver.
+//!
+//! Two environment variables exist for measurements: `TINYMLP_CUDA_GRAPHS=0` runs every
+//! step without graphs (to see what they save), and `TINYMLP_CUDA_TF32=1` lets cuBLAS use
+//! TF32 tensor cores for the products (faster, 10-bit mantissas; off by default so that the
+//! GPU computes what the CPU computes). Both show in the device name.
 
 mod kernels;
 mod layout;
@@ -210,6 +215,14 @@ pub struct CudaBackend {
     /// One replayable training step per (dataset, batch size). Graphs hold raw pointers to
     /// the buffers above: every reallocation clears them.
     graphs: HashMap<(usize, usize), CudaGraph>,
+    /// Whether full batches are captured and replayed (off by request, or after a failed
+    /// capture: then every step runs directly, slower but the same arithmetic).
+    use_graphs: bool,
+}
+
+/// Whether the environment variable `name` is set to `value`.
+fn env_is(name: &str, value: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v == value)
 }
 
 impl CudaBackend {
@@ -268,13 +281,33 @@ impl CudaBackend {
             .result()
             .gpu("setting the cuBLAS workspace")?;
         }
+        let tf32 = env_is("TINYMLP_CUDA_TF32", "1");
+        if tf32 {
+            // SAFETY: a live handle and a valid math mode.
+            unsafe {
+                cublas_sys::cublasSetMathMode(
+                    *blas.handle(),
+                    cublas_sys::cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH,
+                )
+            }
+            .result()
+            .gpu("enabling TF32")?;
+        }
+        let use_graphs = !env_is("TINYMLP_CUDA_GRAPHS", "0");
+        let mut notes = String::new();
+        if tf32 {
+            notes.push_str(", tf32");
+        }
+        if !use_graphs {
+            notes.push_str(", no graphs");
+        }
 
         Ok(CudaBackend {
             gpu: Gpu {
                 stream,
                 blas,
                 functions,
-                name: format!("cuda:0 {name} ({arch}, {memory_mib} MiB)"),
+                name: format!("cuda:0 {name} ({arch}, {memory_mib} MiB{notes})"),
                 _blas_workspace: workspace,
             },
             datasets: Vec::new(),
@@ -282,6 +315,7 @@ impl CudaBackend {
             activations: None,
             control: None,
             graphs: HashMap::new(),
+            use_graphs,
         })
     }
 
@@ -427,24 +461,39 @@ impl CudaBackend {
         // Run it directly (this also warms cuBLAS and loads the kernels before capture)...
         self.enqueue(id, rows, stride, Pass::Train)?;
         // ...and for full batches, record the step for the rest of the epoch and later ones.
-        if rows == stride {
-            let stream = &self.gpu.stream;
-            stream
-                .begin_capture(driver_sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
-                .gpu("starting graph capture")?;
-            let recorded = self.enqueue(id, rows, stride, Pass::Train);
-            let graph = self
-                .gpu
-                .stream
-                .end_capture(driver_sys::CUgraphInstantiate_flags(0))
-                .gpu("instantiating the step graph");
-            recorded?;
-            if let Some(graph) = graph? {
-                graph.upload().gpu("uploading the step graph")?;
-                self.graphs.insert(key, graph);
+        if rows == stride && self.use_graphs {
+            match self.capture(id, rows, stride) {
+                Ok(graph) => {
+                    self.graphs.insert(key, graph);
+                }
+                Err(error) => {
+                    // The step itself already ran; only the replay is lost.
+                    eprintln!("warning: {error}; training continues without CUDA graphs");
+                    self.use_graphs = false;
+                }
             }
         }
         Ok(())
+    }
+
+    /// Records one training step into a graph without running it.
+    fn capture(&mut self, id: DatasetId, rows: usize, stride: usize) -> Result<CudaGraph> {
+        self.gpu
+            .stream
+            .begin_capture(driver_sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+            .gpu("starting graph capture")?;
+        let recorded = self.enqueue(id, rows, stride, Pass::Train);
+        // Always end the capture, also after a failed enqueue, so the stream is usable.
+        let graph = self
+            .gpu
+            .stream
+            .end_capture(driver_sys::CUgraphInstantiate_flags(0))
+            .gpu("capturing the step graph");
+        recorded?;
+        let graph = graph?
+            .ok_or_else(|| Error::Backend("cuda: the captured step graph is empty".into()))?;
+        graph.upload().gpu("uploading the step graph")?;
+        Ok(graph)
     }
 
     /// Queues the kernels and products of one step (training or evaluation) on the stream.
