@@ -21,7 +21,7 @@
 //! The module is single-threaded (wasm32 without shared memory): the exports use one set of
 //! static buffers and must not be called from more than one thread. On other targets the
 //! crate builds only so that the workspace lints; it is not meant to be linked there.
-#![cfg_attr(target_arch = "wasm32", no_std)]
+#![cfg_attr(all(target_arch = "wasm32", not(test)), no_std)]
 #![deny(missing_docs)]
 #![deny(
     clippy::unwrap_used,
@@ -301,7 +301,7 @@ pub extern "C" fn tmlp_digest_finish() -> u32 {
         .get()
         .digest
         .take()
-        .unwrap_or_else(OutputDigest::new)
+        .unwrap_or_default()
         .finish()
 }
 
@@ -414,7 +414,7 @@ mod blob_memory {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(test)))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     // The runtime and this crate never panic (clippy denies the ways in); should one ever
