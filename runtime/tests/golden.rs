@@ -27,10 +27,10 @@ const INT8_BLOB: [u8; 108] = [
     0x54, 0x4d, 0x4c, 0x50, 0x01, 0x6c, 0x00, 0x00, 0x00, 0x02, 0x01, 0x01, 0x81, 0x80, 0x80, 0x3b,
     0x00, 0x02, 0x02, 0x02, 0x02, 0x01, 0x01, 0x81, 0x80, 0x80, 0x3b, 0x00, 0x04, 0x40, 0xf0, 0xc0,
     0x40, 0x08, 0x00, 0x00, 0x00, 0x3c, 0x00, 0x00, 0x80, 0x3c, 0x08, 0xf0, 0x0f, 0x00, 0x00, 0x04,
-    0xfc, 0xff, 0xff, 0x01, 0x08, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x02, 0xf9, 0xfa,
+    0xfc, 0xff, 0xff, 0x01, 0x08, 0x80, 0x40, 0x40, 0x40, 0x80, 0x40, 0x40, 0x40, 0x02, 0xf9, 0xfa,
     0x00, 0x00, 0x00, 0x3c, 0xff, 0x01, 0x02, 0x02, 0x02, 0x01, 0x00, 0x00, 0x00, 0x3c, 0xff, 0x01,
     0x04, 0x40, 0xc0, 0xe0, 0x30, 0x08, 0x00, 0x00, 0x80, 0x3c, 0x00, 0x00, 0x80, 0x3c, 0x08, 0x00,
-    0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x3f, 0xec, 0x0f, 0x45,
+    0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0xb9, 0x9f, 0xf9, 0x7c,
 ];
 
 fn borrowed(model: &OwnedModel) -> Vec<DenseLayer<'_>> {
@@ -89,7 +89,7 @@ fn decoding_borrows_the_parameters_from_the_blob() {
 /// Hand-computed with FORMAT.md's arithmetic: (pixels, layer-1 int32 sums, class).
 ///
 /// Pixels [200, 30]: layer 0 sums 4080 + 200·64 + 30·(−64) = 14960 and
-/// −1020 + 200·(−16) + 30·64 = −2300; requantized (multiplier 1077952576, shifts −7/−6):
+/// −1020 + 200·(−16) + 30·64 = −2300; requantized (multiplier 1077952640, shifts −7/−6):
 /// 14960 → 59, −2300 → −18, plus zero point −128: −69 and −146, ReLU-clamped at −128 to
 /// −69 and −128. Layer 1 sees [59, 0]: sums 0 + 59·64 = 3776 and 2048 + 59·(−64) = −1728.
 /// Pixels [0, 255]: layer 0 sums −12240 (→ −48 − 128, clamped to −128) and 15300 (→ 120,
@@ -172,4 +172,23 @@ fn encode_to_slice_refuses_a_short_buffer() {
     );
     let mut exact = [0u8; 108];
     assert_eq!(def.encode_to_slice(&mut exact).unwrap(), &INT8_BLOB[..]);
+}
+
+/// The exporter written from FORMAT.md alone (`tests/data/export_tiny.py`, Python standard
+/// library only) produces the same bytes: the page is complete enough to write a model.
+#[test]
+fn python_exporter_written_from_format_md_agrees() {
+    let out = std::env::temp_dir().join(format!("tinymlp-export-{}", std::process::id()));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/export_tiny.py");
+    let status = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&out)
+        .status()
+        .expect("python3 runs (needed by this test)");
+    assert!(status.success());
+    let f32 = std::fs::read(out.join("tiny-f32.tmlp")).unwrap();
+    let int8 = std::fs::read(out.join("tiny-int8.tmlp")).unwrap();
+    std::fs::remove_dir_all(&out).ok();
+    assert_eq!(f32, F32_BLOB);
+    assert_eq!(int8, INT8_BLOB);
 }

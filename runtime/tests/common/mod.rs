@@ -435,8 +435,8 @@ pub fn tiny_f32_model() -> OwnedModel {
 ///
 /// Layer 0: weight scales 2^-7 and 2^-6, so W = [[64, -16], [-64, 64]]; bias 0.125 and
 /// -0.0625 at scale (1/255)·2^-7 and (1/255)·2^-6 is 4080 and -1020; output quantization
-/// scale 2^-7, zero point -128 (0 to 1.99); multipliers (1/255)·2^-7/2^-7 = 1/255 =
-/// 0.50196·2^-7 → (1077952576, -7) and 2/255 → (1077952576, -6).
+/// scale 2^-7, zero point -128 (0 to 1.99); multipliers from the stored f32 scales:
+/// f32(1/255)·2^-7/2^-7 = 0.501960814·2^-7 → (1077952640, -7) and twice that → (1077952640, -6).
 /// Layer 1: input (2^-7, -128), weight scales 2^-6, W = [[64, -64], [-32, 48]], bias 0 and
 /// 0.25 at scale 2^-13: 0 and 2048; no requantization (last layer).
 pub fn tiny_int8_model() -> OwnedModel {
@@ -462,7 +462,7 @@ pub fn tiny_int8_model() -> OwnedModel {
                     weight_scales: f32_bytes(&[0.0078125, 0.015625]),
                     bias: i32_bytes(&[4080, -1020]),
                     requantization: Some(OwnedRequantization {
-                        multipliers: i32_bytes(&[1_077_952_576, 1_077_952_576]),
+                        multipliers: i32_bytes(&[1_077_952_640, 1_077_952_640]),
                         shifts: i8_bytes(&[-7, -6]),
                         output: hidden,
                     }),
