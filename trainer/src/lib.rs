@@ -12,6 +12,7 @@ pub mod model;
 pub mod optimizer;
 pub mod params;
 pub mod pipeline;
+pub mod plot;
 pub mod quantize;
 pub mod report;
 pub mod rng;

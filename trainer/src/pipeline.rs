@@ -115,6 +115,8 @@ pub fn finish(
         &out_dir.join("history.csv"),
         history_csv(history).as_bytes(),
     )?;
+    crate::plot::history_plots(history, out_dir)?;
+    crate::plot::confusion_plot(&report.confusion_matrix, out_dir)?;
     Ok(Outputs {
         report,
         int8_blob,

@@ -41,6 +41,8 @@ pub struct CpuBackend {
     activations: Vec<Array2<f32>>,
     /// Gradient of the loss with respect to every layer's pre-activation output.
     deltas: Vec<Array2<f32>>,
+    /// The current batch's first-layer input by pixel.
+    columns: BatchColumns,
 }
 
 /// A dataset in compressed-row form (non-zero pixels only).
@@ -69,6 +71,16 @@ struct Layer {
     bias_slots: Vec<Vec<f32>>,
 }
 
+impl SparseSet {
+    /// Where sample `i`'s entries lie in `indices` and `values`.
+    fn range(&self, sample: u32) -> (usize, usize) {
+        (
+            self.offsets[sample as usize] as usize,
+            self.offsets[sample as usize + 1] as usize,
+        )
+    }
+}
+
 impl CpuBackend {
     /// A CPU backend using rayon's thread pool (by default one thread per core).
     pub fn new() -> Result<CpuBackend> {
@@ -80,6 +92,7 @@ impl CpuBackend {
             threads: rayon::current_num_threads().max(1),
             activations: Vec::new(),
             deltas: Vec::new(),
+            columns: BatchColumns::default(),
         })
     }
 
@@ -180,7 +193,15 @@ impl CpuBackend {
         let first = &mut self.layers[0];
         column_sums(&self.deltas[0], &mut first.bias_grad);
         update_bias(&optimizer, scalars, first);
-        sparse_gradient_and_update(&optimizer, scalars, first, set, batch, &self.deltas[0]);
+        self.columns.build(set, batch, first.inputs);
+        sparse_gradient_and_update(
+            &optimizer,
+            scalars,
+            first,
+            &self.columns,
+            &set.row_splits,
+            &self.deltas[0],
+        );
         Ok((loss, correct))
     }
 }
@@ -222,6 +243,10 @@ impl Backend for CpuBackend {
                 .map_err(|_| Error::Config("dataset too large for the CPU backend".into()))?;
             offsets.push(end);
         }
+        // A weight row costs its non-zero entries plus the optimizer update, which is about
+        // as much as two entries per batch of 128: weigh rows accordingly.
+        let update_cost = (n as u64 / 64).max(1);
+        per_pixel.iter_mut().for_each(|c| *c += update_cost);
         let row_splits = balanced_splits(&per_pixel, self.threads);
         self.datasets.push(SparseSet {
             data: Arc::clone(dataset),
@@ -254,12 +279,19 @@ impl Backend for CpuBackend {
         self.layers = parameters
             .layers
             .iter()
-            .map(|p| Layer {
+            .enumerate()
+            .map(|(index, p)| Layer {
                 inputs: p.inputs,
                 outputs: p.outputs,
                 weights: p.weights.clone(),
                 bias: p.bias.clone(),
-                weight_grad: vec![0.0; p.weights.len()],
+                // The first layer's gradient is applied a few rows at a time as it is
+                // computed, never stored whole.
+                weight_grad: if index == 0 {
+                    Vec::new()
+                } else {
+                    vec![0.0; p.weights.len()]
+                },
                 bias_grad: vec![0.0; p.bias.len()],
                 weight_slots: (0..slots)
                     .map(|s| vec![optimizer.initial_slot_value(s); p.weights.len()])
@@ -488,75 +520,110 @@ fn sparse_row_forward(
     }
 }
 
-/// First-layer weight gradient `Xᵀ·delta` over the batch, then the optimizer update and a
-/// reset of the gradient, each thread on its own range of weight rows.
+/// Rows of first-layer weights whose gradient is computed and applied together.
+const UPDATE_ROWS: usize = 16;
+
+/// The batch's non-zero pixels grouped by pixel (compressed columns): for pixel `j`,
+/// `starts[j]..starts[j + 1]` index `rows` (position in the batch) and `values`.
+#[derive(Debug, Default)]
+struct BatchColumns {
+    starts: Vec<usize>,
+    rows: Vec<u16>,
+    values: Vec<u8>,
+}
+
+impl BatchColumns {
+    fn build(&mut self, set: &SparseSet, batch: &[u32], pixels: usize) {
+        self.starts.clear();
+        self.starts.resize(pixels + 1, 0);
+        for &sample in batch {
+            let (from, to) = set.range(sample);
+            for &j in &set.indices[from..to] {
+                self.starts[j as usize + 1] += 1;
+            }
+        }
+        for j in 0..pixels {
+            self.starts[j + 1] += self.starts[j];
+        }
+        let total = self.starts[pixels];
+        self.rows.resize(total, 0);
+        self.values.resize(total, 0);
+        let mut next = self.starts.clone();
+        for (r, &sample) in batch.iter().enumerate() {
+            let (from, to) = set.range(sample);
+            for (&j, &v) in set.indices[from..to].iter().zip(&set.values[from..to]) {
+                let at = &mut next[j as usize];
+                self.rows[*at] = r as u16;
+                self.values[*at] = v;
+                *at += 1;
+            }
+        }
+    }
+}
+
+/// First-layer weight gradient `Xᵀ·delta`, computed a few weight rows at a time from the
+/// batch's columns and applied by the optimizer at once (no full gradient matrix), each
+/// thread on its own range of rows.
 fn sparse_gradient_and_update(
     optimizer: &Optimizer,
     scalars: StepScalars,
     layer: &mut Layer,
-    set: &SparseSet,
-    batch: &[u32],
+    columns: &BatchColumns,
+    row_splits: &[usize],
     delta: &Array2<f32>,
 ) {
     let n = layer.outputs;
     let delta = delta.as_slice().expect("deltas are contiguous");
-    // Cut weights, gradients and every slot at the same row boundaries.
+    let zeros = vec![0.0f32; n];
+    // Cut weights and every slot at the same row boundaries.
     let mut parts = Vec::new();
-    let (mut weights, mut grads) = (&mut layer.weights[..], &mut layer.weight_grad[..]);
+    let mut weights = &mut layer.weights[..];
     let mut slots: Vec<&mut [f32]> = layer.weight_slots.iter_mut().map(|s| &mut s[..]).collect();
-    for range in set.row_splits.windows(2) {
-        let rows = (range[1] - range[0]) * n;
-        let (w, w_rest) = std::mem::take(&mut weights).split_at_mut(rows);
-        let (g, g_rest) = std::mem::take(&mut grads).split_at_mut(rows);
+    for range in row_splits.windows(2) {
+        let size = (range[1] - range[0]) * n;
+        let (w, w_rest) = std::mem::take(&mut weights).split_at_mut(size);
         let mut part_slots = Vec::new();
         for slot in slots.iter_mut() {
-            let (s, s_rest) = std::mem::take(slot).split_at_mut(rows);
+            let (s, s_rest) = std::mem::take(slot).split_at_mut(size);
             part_slots.push(s);
             *slot = s_rest;
         }
-        parts.push((range[0], range[1], w, g, part_slots));
+        parts.push((range[0], w, part_slots));
         weights = w_rest;
-        grads = g_rest;
     }
     parts
         .into_par_iter()
-        .for_each(|(start, end, weights, grads, mut slots)| {
-            for (r, &sample) in batch.iter().enumerate() {
-                let (from, to) = (
-                    set.offsets[sample as usize] as usize,
-                    set.offsets[sample as usize + 1] as usize,
-                );
-                let indices = &set.indices[from..to];
-                let lo = indices.partition_point(|&j| (j as usize) < start);
-                let hi = indices.partition_point(|&j| (j as usize) < end);
-                sparse_row_gradient(
-                    grads,
-                    start,
-                    &indices[lo..hi],
-                    &set.values[from + lo..from + hi],
-                    &delta[r * n..(r + 1) * n],
-                );
+        .for_each(|(first_row, weights, mut slots)| {
+            let mut grads = vec![0.0f32; UPDATE_ROWS * n];
+            for (c, w) in weights.chunks_mut(UPDATE_ROWS * n).enumerate() {
+                let rows = w.len() / n;
+                let grads = &mut grads[..w.len()];
+                for (i, g) in grads.chunks_exact_mut(n).enumerate() {
+                    let j = first_row + c * UPDATE_ROWS + i;
+                    let (from, to) = (columns.starts[j], columns.starts[j + 1]);
+                    sparse_row_forward(
+                        g,
+                        &zeros,
+                        &columns.rows[from..to],
+                        &columns.values[from..to],
+                        delta,
+                        false,
+                    );
+                }
+                let at = c * UPDATE_ROWS * n;
+                let mut chunk_slots: Vec<&mut [f32]> = slots
+                    .iter_mut()
+                    .map(|slot| &mut slot[at..at + rows * n])
+                    .collect();
+                optimizer.update(scalars, w, grads, &mut chunk_slots);
             }
-            optimizer.update(scalars, weights, grads, &mut slots);
-            grads.fill(0.0);
         });
 }
 
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+fma", "x86_64+avx2+fma"))]
-fn sparse_row_gradient(
-    grads: &mut [f32],
-    first_row: usize,
-    indices: &[u16],
-    values: &[u8],
-    delta: &[f32],
-) {
-    let n = delta.len();
-    for (&j, &v) in indices.iter().zip(values) {
-        let x = f32::from(v) * PIXEL_SCALE;
-        let row = &mut grads[(j as usize - first_row) * n..][..n];
-        for (g, &d) in row.iter_mut().zip(delta) {
-            *g += x * d;
-        }
+fn relu_mask(delta: &mut [f32], activation: &[f32]) {
+    for (d, &a) in delta.iter_mut().zip(activation) {
+        *d = if a > 0.0 { *d } else { 0.0 };
     }
 }
 
