@@ -28,7 +28,19 @@ have_toolchain() {
 
 if ! have_toolchain; then
     echo "cuda-toolchain: installing NVRTC and ptxas wheels into $venv" >&2
-    [ -x "$venv/bin/python" ] || "$python" -m venv "$venv" >&2
+    if [ ! -x "$venv/bin/python" ]; then
+        if ! "$python" -m venv "$venv" >&2; then
+            # Debian's python3 ships venv separately.
+            if command -v apt-get >/dev/null; then
+                echo "cuda-toolchain: installing python3-venv" >&2
+                apt-get install -y -q python3-venv >&2 || { apt-get update -q >&2 && apt-get install -y -q python3-venv >&2; }
+                rm -rf "$venv"
+                "$python" -m venv "$venv" >&2
+            else
+                exit 1
+            fi
+        fi
+    fi
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
         "nvidia-cuda-nvrtc-cu12>=12.8,<13" "nvidia-cuda-nvcc-cu12>=12.8,<13" >&2
 fi
