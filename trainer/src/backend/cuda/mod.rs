@@ -19,6 +19,7 @@
 //! TF32 tensor cores for the products (faster, 10-bit mantissas; off by default so that the
 //! GPU computes what the CPU computes). Both show in the device name.
 
+mod gemm;
 mod kernels;
 mod layout;
 
@@ -26,12 +27,13 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use cudarc::cublas::{sys as cublas_sys, CudaBlas, Gemm, GemmConfig};
+use cudarc::cublas::{sys as cublas_sys, CudaBlas};
 use cudarc::driver::{
     sys as driver_sys, CudaContext, CudaFunction, CudaGraph, CudaSlice, CudaStream, DevicePtr,
-    DevicePtrMut, LaunchConfig, PushKernelArg,
+    LaunchConfig, PushKernelArg,
 };
 
+use self::gemm::{matmul, MatmulShape};
 use self::layout::Layout;
 use crate::backend::cpu::PIXEL_SCALE;
 use crate::backend::{
@@ -116,7 +118,7 @@ fn probe() -> Result<()> {
 }
 
 /// Turns any cudarc error into the trainer's backend error, saying what was being done.
-trait GpuResult<T> {
+pub(crate) trait GpuResult<T> {
     fn gpu(self, what: &str) -> Result<T>;
 }
 
@@ -821,62 +823,6 @@ fn elementwise(n: usize) -> LaunchConfig {
         block_dim: (THREADS, 1, 1),
         shared_mem_bytes: 0,
     }
-}
-
-/// Shape of a row-major product `c[rows × cols] = op(a)[rows × inner] · op(b)[inner × cols]`,
-/// where `op` transposes a stored matrix when the flag says so.
-#[derive(Debug, Clone, Copy)]
-struct MatmulShape {
-    rows: usize,
-    inner: usize,
-    cols: usize,
-    a_transposed: bool,
-    b_transposed: bool,
-}
-
-/// Row-major SGEMM through column-major cuBLAS: a row-major matrix is its transpose in
-/// column-major order, so `cᵀ = op(b)ᵀ · op(a)ᵀ` is computed with the operands swapped.
-fn matmul<A: DevicePtr<f32>, B: DevicePtr<f32>, C: DevicePtrMut<f32>>(
-    blas: &CudaBlas,
-    shape: MatmulShape,
-    a: &A,
-    b: &B,
-    c: &mut C,
-) -> Result<()> {
-    use cublas_sys::cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
-    let MatmulShape {
-        rows,
-        inner,
-        cols,
-        a_transposed,
-        b_transposed,
-    } = shape;
-    let int = |v: usize| {
-        i32::try_from(v).map_err(|_| Error::Config(format!("matrix dimension {v} too large")))
-    };
-    let config = GemmConfig {
-        transa: if b_transposed {
-            CUBLAS_OP_T
-        } else {
-            CUBLAS_OP_N
-        },
-        transb: if a_transposed {
-            CUBLAS_OP_T
-        } else {
-            CUBLAS_OP_N
-        },
-        m: int(cols)?,
-        n: int(rows)?,
-        k: int(inner)?,
-        alpha: 1.0f32,
-        lda: int(if b_transposed { inner } else { cols })?,
-        ldb: int(if a_transposed { rows } else { inner })?,
-        beta: 0.0f32,
-        ldc: int(cols)?,
-    };
-    // SAFETY: every caller passes buffers holding at least the stated matrices
-    // (rows * inner, inner * cols and rows * cols floats).
-    unsafe { blas.gemm(config, b, a, c) }.gpu("cublasSgemm")
 }
 
 impl Backend for CudaBackend {
