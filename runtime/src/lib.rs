@@ -39,16 +39,18 @@
 //!
 //! # Features
 //! - `std`: implements conveniences that need std (implies `alloc`).
-//! - `alloc`: [`ModelDef::encode_to_vec`].
+//! - `alloc`: `ModelDef::encode_to_vec` (the trainer's writer).
 //! - `defmt`: `defmt::Format` for [`Error`] and the public enums.
 //! - `fast-math`: the softmax uses micromath's `exp` (relative error below
 //!   [`softmax::FAST_EXP_MAX_ERROR`]) instead of libm's; probabilities then differ slightly
 //!   between builds, the predicted class and raw outputs do not.
 //!
 //! # Guarantees
-//! No `unsafe`, no allocation, no panics: clippy denies `unwrap`, `expect`, `panic` and
-//! slice indexing in this crate, the loader is fuzzed, and every kind of malformed blob has
-//! a test and its own [`Error`].
+//! No allocation, no panics: clippy denies `unwrap`, `expect`, `panic` and slice indexing in
+//! this crate, the loader is fuzzed, and every kind of malformed blob has a test and its own
+//! [`Error`]. No `unsafe` outside the Cortex-M DSP kernel's inline assembly.
+//!
+//! The minimum supported Rust version is 1.88.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 // Unsafe only in `kernels::cortex_m` (inline assembly, one SAFETY line per block).
 #![deny(unsafe_code)]
@@ -84,3 +86,8 @@ pub use format::{
 };
 pub use model::Model;
 pub use scratch::{F32Scratch, Int8Scratch, OutputDigest, Prediction, RawOutputs, Scratch};
+
+/// The README's examples, compiled and run as doctests so they cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
