@@ -52,7 +52,9 @@ extern "C" __global__ void softmax_cross_entropy(
         for (unsigned int c = 0; c < classes; ++c) {
             sum += expf(z[c] + bias[c] - max);
         }
-        const float label_logit = label < classes ? z[label] + bias[label] : __int_as_float(0x7fc00000);  // NaN: a label out of range poisons the loss
+        // A label out of range gives a NaN loss (0x7fc00000), which stops training loudly.
+        const float label_logit =
+            label < classes ? z[label] + bias[label] : __int_as_float(0x7fc00000);
         loss_sum += (double)(logf(sum) - (label_logit - max));
         correct += (argmax == label) ? 1u : 0u;
         if (predictions != nullptr) {
