@@ -34,8 +34,9 @@ pub fn argmax(values: &[f32]) -> usize {
 }
 
 /// Largest relative error of the `fast-math` exponential against libm on the range softmax
-/// uses (`x <= 0`, results above `1e-30`); checked by a test.
-pub const FAST_EXP_MAX_ERROR: f32 = 2e-3;
+/// uses (`x <= 0`, results above `1e-30`); checked by a test, which measures 2.39e-3 (with
+/// micromath 2.1) over `x` in `(-69, 0]` in steps of 0.01.
+pub const FAST_EXP_MAX_ERROR: f32 = 2.5e-3;
 
 #[cfg(not(feature = "fast-math"))]
 #[inline]
