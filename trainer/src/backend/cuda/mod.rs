@@ -96,15 +96,17 @@ fn probe() -> Result<()> {
     // SAFETY: as above.
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
         return Err(unavailable(
-            "the NVIDIA driver is present but NVRTC (libnvrtc.so) is not: install the CUDA \
-             toolkit's NVRTC or add its library folder to LD_LIBRARY_PATH",
+            "the NVIDIA driver is present but NVRTC is not: install the CUDA toolkit's NVRTC \
+             or put the folder holding libnvrtc.so (or libnvrtc.so.12) on LD_LIBRARY_PATH; a \
+             CUDA 13 install that only has libnvrtc.so.13 needs a libnvrtc.so link to it",
         ));
     }
     // SAFETY: as above.
     if !unsafe { cublas_sys::is_culib_present() } {
         return Err(unavailable(
-            "the NVIDIA driver is present but cuBLAS (libcublas.so) is not: install the CUDA \
-             toolkit's cuBLAS or add its library folder to LD_LIBRARY_PATH",
+            "the NVIDIA driver is present but cuBLAS is not: install the CUDA toolkit's cuBLAS \
+             or put the folder holding libcublas.so (or libcublas.so.12) on LD_LIBRARY_PATH; a \
+             CUDA 13 install that only has libcublas.so.13 needs a libcublas.so link to it",
         ));
     }
     cudarc::driver::result::init()
