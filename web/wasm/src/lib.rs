@@ -297,12 +297,7 @@ pub extern "C" fn tmlp_digest_start() {
 /// outputs if it was not called); stops digesting.
 #[no_mangle]
 pub extern "C" fn tmlp_digest_finish() -> u32 {
-    STATE
-        .get()
-        .digest
-        .take()
-        .unwrap_or_default()
-        .finish()
+    STATE.get().digest.take().unwrap_or_default().finish()
 }
 
 fn copy_outputs(prediction: &Prediction<'_>, probabilities: &mut [f32], raw: &mut [u32]) {
