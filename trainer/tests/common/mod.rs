@@ -1,0 +1,61 @@
+//! Shared helpers for the trainer's tests: synthetic datasets and IDX fixtures.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use trainer::data::{encode_idx_images, encode_idx_labels, Dataset};
+use trainer::rng::Rng;
+
+/// `count` 8x8 images in `classes` classes: class `k` lights a 2x2 patch at a
+/// class-specific place, over sparse noise (many exact zeros, as in MNIST).
+pub fn synthetic(count: usize, classes: usize, seed: u64) -> Dataset {
+    let (rows, cols) = (8, 8);
+    let mut rng = Rng::new(seed);
+    let mut images = Vec::with_capacity(count * rows * cols);
+    let mut labels = Vec::with_capacity(count);
+    for _ in 0..count {
+        let label = rng.below(classes);
+        let mut image = vec![0u8; rows * cols];
+        for p in image.iter_mut() {
+            if rng.next_f32() < 0.15 {
+                *p = (rng.next_f32() * 120.0) as u8;
+            }
+        }
+        let (r, c) = (2 * (label / 4), 2 * (label % 4));
+        for (dr, dc) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            image[(r + dr) * cols + c + dc] = 200 + (rng.next_f32() * 55.0) as u8;
+        }
+        images.extend_from_slice(&image);
+        labels.push(label as u8);
+    }
+    Dataset {
+        images,
+        labels,
+        rows,
+        cols,
+    }
+}
+
+/// A fresh empty folder under the target directory for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `train` and `test` as the four MNIST-named IDX files into `dir`.
+pub fn write_idx(dir: &Path, train: &Dataset, test: &Dataset) {
+    for (prefix, set) in [("train", train), ("t10k", test)] {
+        std::fs::write(
+            dir.join(format!("{prefix}-images-idx3-ubyte")),
+            encode_idx_images(set.rows, set.cols, &set.images),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            encode_idx_labels(&set.labels),
+        )
+        .unwrap();
+    }
+}

@@ -1,0 +1,313 @@
+//! Training on the CPU backend: gradients by finite differences, a synthetic problem to
+//! near 100 %, every optimizer making progress, and a diverging run stopped with a clear
+//! error.
+
+mod common;
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use trainer::backend::cpu::{CpuBackend, PIXEL_SCALE};
+use trainer::backend::{Backend, EpochPlan};
+use trainer::optimizer::{Optimizer, Sgd};
+use trainer::rng::Rng;
+use trainer::{Dataset, Dense, Error, FitOptions, Loss, Metric, Parameters, Sequential};
+
+/// Mean categorical cross-entropy in f64, straight from the definition.
+fn loss_f64(parameters: &Parameters, data: &Dataset) -> f64 {
+    let last = parameters.layers.len() - 1;
+    let mut total = 0.0;
+    for i in 0..data.len() {
+        let mut x: Vec<f64> = data
+            .image(i)
+            .iter()
+            .map(|&p| f64::from(p) * f64::from(PIXEL_SCALE))
+            .collect();
+        for (l, layer) in parameters.layers.iter().enumerate() {
+            let mut out: Vec<f64> = layer.bias.iter().map(|&b| f64::from(b)).collect();
+            for (j, &xj) in x.iter().enumerate() {
+                for (k, o) in out.iter_mut().enumerate() {
+                    *o += xj * f64::from(layer.weights[j * layer.outputs + k]);
+                }
+            }
+            if l != last {
+                out.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+            x = out;
+        }
+        let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = x.iter().map(|z| (z - max).exp()).sum();
+        total += sum.ln() - (x[usize::from(data.labels[i])] - max);
+    }
+    total / data.len() as f64
+}
+
+/// The gradient the CPU backend applies, read back from one plain SGD step with
+/// learning rate 1 over the whole dataset as one batch: `g = w_before - w_after`.
+fn backend_gradient(parameters: &Parameters, data: &Arc<Dataset>) -> Parameters {
+    let mut backend = CpuBackend::new().unwrap();
+    let id = backend.load_dataset(data).unwrap();
+    let sgd = Optimizer::Sgd(Sgd {
+        learning_rate: 1.0,
+        ..Sgd::default()
+    });
+    backend.set_parameters(parameters, &sgd).unwrap();
+    let order: Vec<u32> = (0..data.len() as u32).collect();
+    let plan = EpochPlan {
+        epoch: 1,
+        dataset: id,
+        order: &order,
+        batch_size: data.len(),
+    };
+    backend
+        .train_epoch(plan, &mut |_| ControlFlow::Continue(()))
+        .unwrap();
+    let after = backend.parameters().unwrap();
+    let mut gradient = parameters.clone();
+    for (g, (before, after)) in gradient
+        .layers
+        .iter_mut()
+        .zip(parameters.layers.iter().zip(&after.layers))
+    {
+        for (v, (b, a)) in g
+            .weights
+            .iter_mut()
+            .zip(before.weights.iter().zip(&after.weights))
+        {
+            *v = b - a;
+        }
+        for (v, (b, a)) in g.bias.iter_mut().zip(before.bias.iter().zip(&after.bias)) {
+            *v = b - a;
+        }
+    }
+    gradient
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    // Two hidden layers, so the check covers the sparse first layer, a dense hidden layer
+    // and the softmax output.
+    let data = Arc::new(common::synthetic(24, 5, 1));
+    let mut rng = Rng::new(7);
+    let mut parameters = Parameters::glorot_uniform(&[64, 12, 9, 5], &mut rng);
+    // Non-zero biases so every term of the gradient is exercised.
+    for layer in &mut parameters.layers {
+        layer
+            .bias
+            .iter_mut()
+            .for_each(|b| *b = rng.uniform(-0.1, 0.1));
+    }
+    let gradient = backend_gradient(&parameters, &data);
+    // The backend's sparse, threaded gradient equals the plain dense reference...
+    let images: Vec<Vec<f32>> = (0..data.len())
+        .map(|i| {
+            data.image(i)
+                .iter()
+                .map(|&p| f32::from(p) * PIXEL_SCALE)
+                .collect()
+        })
+        .collect();
+    let (_, reference) =
+        trainer::backend::cpu::reference_loss_and_gradient(&parameters, &images, &data.labels);
+    for (got, want) in gradient.layers.iter().zip(&reference.layers) {
+        let all = got
+            .weights
+            .iter()
+            .chain(&got.bias)
+            .zip(want.weights.iter().chain(&want.bias));
+        for (g, w) in all {
+            assert!((g - w).abs() < 1e-6, "backend {g}, reference {w}");
+        }
+    }
+    // ...and both equal finite differences of the loss. The step is small enough that no
+    // ReLU input crosses zero for these seeds (1e-3 does cross one).
+    let step = 1e-4f32;
+    let mut checked = 0;
+    for l in 0..parameters.layers.len() {
+        let count = parameters.layers[l].weights.len();
+        // Every 7th weight and every bias: enough to catch a wrong index anywhere.
+        let weights = (0..count).step_by(7).map(|i| (true, i));
+        let biases = (0..parameters.layers[l].bias.len()).map(|i| (false, i));
+        for (is_weight, i) in weights.chain(biases) {
+            fn value(p: &mut Parameters, l: usize, is_weight: bool, i: usize) -> &mut f32 {
+                if is_weight {
+                    &mut p.layers[l].weights[i]
+                } else {
+                    &mut p.layers[l].bias[i]
+                }
+            }
+            let mut plus = parameters.clone();
+            *value(&mut plus, l, is_weight, i) += step;
+            let mut minus = parameters.clone();
+            *value(&mut minus, l, is_weight, i) -= step;
+            let numeric =
+                (loss_f64(&plus, &data) - loss_f64(&minus, &data)) / (2.0 * f64::from(step));
+            let analytic = f64::from(if is_weight {
+                gradient.layers[l].weights[i]
+            } else {
+                gradient.layers[l].bias[i]
+            });
+            assert!(
+                (numeric - analytic).abs() <= 2e-4 + 2e-2 * numeric.abs(),
+                "layer {l} {} {i}: finite difference {numeric}, backend {analytic}",
+                if is_weight { "weight" } else { "bias" }
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 100);
+}
+
+#[test]
+fn synthetic_problem_trains_to_near_100_percent() {
+    let train = Arc::new(common::synthetic(3000, 8, 2));
+    let test = Arc::new(common::synthetic(500, 8, 3));
+    let mut model = Sequential::new(64)
+        .seed(5)
+        .device(trainer::Device::Cpu)
+        .add(Dense::relu(32))
+        .add(Dense::softmax(8))
+        .compile(
+            Optimizer::default(),
+            Loss::CategoricalCrossentropy,
+            &[Metric::Accuracy],
+        )
+        .unwrap();
+    let options = FitOptions {
+        epochs: 8,
+        batch_size: 32,
+        verbose: false,
+        ..FitOptions::default()
+    };
+    let history = model.fit(&train, &options).unwrap();
+    assert_eq!(history.epochs.len(), 8);
+    let first = history.epochs[0];
+    let last = history.epochs[7];
+    assert!(last.loss < first.loss / 4.0, "{first:?} -> {last:?}");
+    let evaluation = model.evaluate(&test).unwrap();
+    assert!(
+        evaluation.accuracy >= 0.99,
+        "test accuracy {}",
+        evaluation.accuracy
+    );
+    // predict agrees with evaluate.
+    let probabilities = model.predict(&test).unwrap();
+    for (p, &class) in probabilities.iter().zip(&evaluation.predictions).take(50) {
+        let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+        assert_eq!(best, usize::from(class));
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn every_optimizer_learns_and_seeds_reproduce() {
+    let train = Arc::new(common::synthetic(1000, 4, 4));
+    let optimizers = [
+        Optimizer::from_name("rmsprop", None).unwrap(),
+        Optimizer::Sgd(Sgd {
+            learning_rate: 0.1,
+            momentum: 0.9,
+            nesterov: true,
+        }),
+        Optimizer::from_name("adam", Some(0.01)).unwrap(),
+        Optimizer::from_name("adagrad", Some(0.05)).unwrap(),
+    ];
+    for optimizer in optimizers {
+        let fit = || {
+            let mut model = Sequential::new(64)
+                .seed(9)
+                .device(trainer::Device::Cpu)
+                .add(Dense::relu(16))
+                .add(Dense::softmax(4))
+                .compile(
+                    optimizer,
+                    Loss::CategoricalCrossentropy,
+                    &[Metric::Accuracy],
+                )
+                .unwrap();
+            let options = FitOptions {
+                epochs: 3,
+                batch_size: 50,
+                validation_split: 0.2,
+                verbose: false,
+                ..FitOptions::default()
+            };
+            model.fit(&train, &options).unwrap()
+        };
+        let history = fit();
+        let last = history.epochs.last().unwrap();
+        assert!(
+            last.val_accuracy.unwrap() > 0.9,
+            "{optimizer:?}: {:?}",
+            history.epochs
+        );
+        // The same seed gives the same run, to the bit.
+        assert_eq!(fit().epochs.last().unwrap().loss, last.loss);
+    }
+}
+
+#[test]
+fn diverging_training_names_epoch_and_batch() {
+    let train = Arc::new(common::synthetic(600, 4, 6));
+    let huge = Optimizer::Sgd(Sgd {
+        learning_rate: 1e30,
+        ..Sgd::default()
+    });
+    let mut model = Sequential::new(64)
+        .device(trainer::Device::Cpu)
+        .add(Dense::relu(16))
+        .add(Dense::softmax(4))
+        .compile(huge, Loss::CategoricalCrossentropy, &[Metric::Accuracy])
+        .unwrap();
+    let options = FitOptions {
+        epochs: 3,
+        batch_size: 20,
+        verbose: false,
+        ..FitOptions::default()
+    };
+    match model.fit(&train, &options) {
+        Err(Error::NonFiniteLoss { epoch, batch, loss }) => {
+            assert_eq!(epoch, 1);
+            assert!(batch >= 2, "the first batch runs on finite initial weights");
+            assert!(!loss.is_finite());
+            let message = Error::NonFiniteLoss { epoch, batch, loss }.to_string();
+            assert!(
+                message.contains(&format!("epoch {epoch}, batch {batch}")),
+                "{message}"
+            );
+        }
+        other => panic!("expected a non-finite loss error, got {other:?}"),
+    }
+}
+
+#[test]
+fn stop_flag_interrupts_fit() {
+    let train = Arc::new(common::synthetic(600, 4, 8));
+    let mut model = Sequential::new(64)
+        .device(trainer::Device::Cpu)
+        .add(Dense::relu(8))
+        .add(Dense::softmax(4))
+        .compile(Optimizer::default(), Loss::CategoricalCrossentropy, &[])
+        .unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let options = FitOptions {
+        epochs: 2,
+        batch_size: 10,
+        verbose: false,
+        stop: Some(stop),
+        ..FitOptions::default()
+    };
+    let history = model.fit(&train, &options).unwrap();
+    assert!(history.interrupted);
+    assert!(history.epochs.is_empty());
+}
+
+#[test]
+fn cuda_device_is_an_error_or_works_never_a_panic() {
+    match trainer::backend::create(trainer::Device::Cuda) {
+        Ok((backend, note)) => eprintln!("CUDA present: {} ({note})", backend.device_name()),
+        Err(e) => assert!(e.to_string().contains("not available"), "{e}"),
+    }
+    let (backend, note) = trainer::backend::create(trainer::Device::Auto).unwrap();
+    assert!(note.contains(&backend.device_name()), "{note}");
+}
