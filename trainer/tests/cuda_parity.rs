@@ -3,10 +3,11 @@
 //! [`ACCURACY_TOLERANCE`] (the devices sum products in different orders, so the weights drift
 //! apart by rounding, not by anything systematic).
 //!
-//! Uses real MNIST from `TINYMLP_DATA_DIR` or `data/mnist` when present (then both devices
-//! must also reach 95 % test accuracy), else a synthetic problem. Skips with a message when
-//! no GPU is usable, unless `TINYMLP_REQUIRE_CUDA=1`. Meant for release builds on a GPU
-//! machine (`scripts/gpu-check.sh`): the CPU epoch over MNIST is slow in debug.
+//! At least 97 % of their test predictions must also agree. Uses real MNIST from
+//! `TINYMLP_DATA_DIR` or `data/mnist` when present (then both devices must also reach 95 %
+//! test accuracy), else a synthetic problem. Skips with a message when no GPU is usable,
+//! unless `TINYMLP_REQUIRE_CUDA=1`. Meant for release builds on a GPU machine
+//! (`scripts/gpu-check.sh`): the CPU epoch over MNIST is slow in debug.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -157,7 +158,7 @@ fn cpu_and_cuda_agree_after_one_epoch() {
         .filter(|(a, b)| a == b)
         .count();
     assert!(
-        agree as f32 >= 0.98 * test.len() as f32,
+        agree as f32 >= 0.97 * test.len() as f32,
         "only {agree} of {} test predictions agree",
         test.len()
     );
