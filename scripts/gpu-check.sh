@@ -108,6 +108,8 @@ find_library() {
 on_device() {
     : "${OUT:?gpu-check device: OUT must name the output folder}"
     mkdir -p "$OUT"
+    # The carried binaries may arrive without their execute bits.
+    chmod +x "$stage"/bin/* 2>/dev/null || true
     [ -x "$stage/bin/trainer" ] || {
         echo "gpu-check: $stage/bin/trainer missing: stage first and carry out/gpu-stage" | tee "$OUT/error.txt" >&2
         exit 1

@@ -21,7 +21,6 @@ import json
 import os
 import time
 
-import numpy as np
 import torch
 
 
@@ -35,16 +34,18 @@ def read_idx(data_dir, name):
     magic = int.from_bytes(data[0:4], "big")
     dims = magic & 0xFF
     shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+    # torch only (numpy is optional for torch and may be missing on the GPU machine).
+    raw = torch.frombuffer(bytearray(data), dtype=torch.uint8, offset=4 + 4 * dims)
+    return raw.reshape(shape)
 
 
 def load(data_dir, device):
     def images(name):
         x = read_idx(data_dir, name).reshape(-1, 784)
-        return torch.from_numpy(x.copy()).to(device).float().div_(255.0)
+        return x.to(device).float().div_(255.0)
 
     def labels(name):
-        return torch.from_numpy(read_idx(data_dir, name).astype(np.int64)).to(device)
+        return read_idx(data_dir, name).to(device).long()
 
     return (
         images("train-images-idx3-ubyte"),
