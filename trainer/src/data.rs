@@ -191,6 +191,17 @@ pub fn load_mnist(dir: &Path, verify: bool) -> Result<Mnist> {
     })
 }
 
+/// The MNIST training and test sets from `dir`, downloaded there first if missing and
+/// verified by SHA-256: the tutorial's `mnist.load_data()`.
+pub fn mnist(dir: impl AsRef<Path>) -> Result<(std::sync::Arc<Dataset>, std::sync::Arc<Dataset>)> {
+    crate::fetch::ensure_mnist(dir.as_ref(), true)?;
+    let mnist = load_mnist(dir.as_ref(), true)?;
+    Ok((
+        std::sync::Arc::new(mnist.train),
+        std::sync::Arc::new(mnist.test),
+    ))
+}
+
 /// Whether all four files are present in `dir` (raw or gzip).
 pub fn mnist_present(dir: &Path) -> bool {
     MNIST_FILES.iter().all(|f| locate(dir, f.name).is_some())

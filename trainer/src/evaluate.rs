@@ -37,7 +37,9 @@ pub fn score_blob(blob: &[u8], data: &Dataset) -> Result<BlobScore> {
         return Err(Error::Config("blob too wide to score".into()));
     }
     let indices: Vec<usize> = (0..data.len()).collect();
-    let chunks: Vec<Result<Vec<(u8, Vec<u8>)>>> = indices
+    // Per chunk: each sample's predicted class and raw output bytes.
+    type Chunk = Result<Vec<(u8, Vec<u8>)>>;
+    let chunks: Vec<Chunk> = indices
         .par_chunks(256)
         .map(|chunk| {
             let mut out = Vec::with_capacity(chunk.len());

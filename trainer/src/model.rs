@@ -379,6 +379,41 @@ impl Model {
             .collect())
     }
 
+    /// Quantizes the model to int8 (activation ranges calibrated on the first images of
+    /// `calibration`) and writes the tinymlp blob to `path` atomically; returns the blob.
+    pub fn export_int8(
+        &mut self,
+        path: impl AsRef<std::path::Path>,
+        calibration: &Dataset,
+    ) -> Result<Vec<u8>> {
+        let parameters = self.parameters()?;
+        let spec = crate::quantize::input_spec(calibration.cols as u16, calibration.rows as u16);
+        let ranges = crate::quantize::calibrate(
+            &parameters,
+            calibration,
+            crate::quantize::Calibration::default(),
+        );
+        let layers = crate::quantize::quantize(&parameters, &spec, &ranges)?;
+        let blob = crate::quantize::encode_int8(&spec, &layers)?;
+        crate::export::write_atomic(path.as_ref(), &blob)?;
+        Ok(blob)
+    }
+
+    /// Writes the f32 tinymlp blob of a model taking `width x height` images to `path`
+    /// atomically; returns the blob.
+    pub fn export_f32(
+        &mut self,
+        path: impl AsRef<std::path::Path>,
+        width: u16,
+        height: u16,
+    ) -> Result<Vec<u8>> {
+        let parameters = self.parameters()?;
+        let blob =
+            crate::quantize::encode_f32(&crate::quantize::input_spec(width, height), &parameters)?;
+        crate::export::write_atomic(path.as_ref(), &blob)?;
+        Ok(blob)
+    }
+
     /// The trained parameters as host arrays.
     pub fn parameters(&mut self) -> Result<Parameters> {
         self.backend.parameters()

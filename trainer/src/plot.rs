@@ -44,7 +44,8 @@ pub fn history_plots(history: &History, out_dir: &Path) -> Result<()> {
             .filter_map(|e| f(e).map(|v| (e.epoch as f64, f64::from(v))))
             .collect()
     };
-    let plots: [(&str, &str, Vec<(f64, f64)>, Vec<(f64, f64)>); 2] = [
+    type Points = Vec<(f64, f64)>;
+    let plots: [(&str, &str, Points, Points); 2] = [
         (
             "loss.png",
             "loss",
