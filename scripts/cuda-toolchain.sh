@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the CUDA compile toolchain the kernel compile test needs on a machine without a GPU:
-# NVRTC (the library cudarc loads) and ptxas (to assemble the PTX), both from NVIDIA's PyPI
-# wheels, into a venv at .venv/cuda. Idempotent: a second run only prints the variables.
+# Installs what the CUDA kernel tests need on a machine without a GPU: NVRTC (the library
+# cudarc loads) and ptxas (to assemble the PTX), both from NVIDIA's PyPI wheels, into a venv at
+# .venv/cuda (tests/cuda_kernels.rs); and g++ for the kernel emulation test
+# (tests/cuda_kernel_emulation.rs). Idempotent: a second run only prints the variables.
 #
 # Usage:
 #   scripts/cuda-toolchain.sh            # install if needed, print `export ...` lines
@@ -43,6 +44,12 @@ if ! have_toolchain; then
     fi
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
         "nvidia-cuda-nvrtc-cu12>=12.8,<13" "nvidia-cuda-nvcc-cu12>=12.8,<13" >&2
+fi
+
+# The kernel emulation test (tests/cuda_kernel_emulation.rs) compiles the kernels as C++20.
+if ! command -v "${CXX:-g++}" >/dev/null; then
+    echo "cuda-toolchain: installing g++ for the kernel emulation test" >&2
+    apt-get install -y -q g++ >&2 || { apt-get update -q >&2 && apt-get install -y -q g++ >&2; }
 fi
 
 site="$(find_site)"
