@@ -138,8 +138,13 @@ fn compile_and_assemble(arch: &str) {
             "kernel {name} is missing from the {arch} PTX"
         );
     }
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cuda-kernels");
-    std::fs::create_dir_all(&dir).expect("temporary folder");
+    // The build's temporary folder, or the system's when the binary runs elsewhere (the GPU
+    // machine runs the test binary built here).
+    let mut dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cuda-kernels");
+    if std::fs::create_dir_all(&dir).is_err() {
+        dir = std::env::temp_dir().join(format!("tinymlp-cuda-kernels-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temporary folder");
+    }
     let ptx_path = dir.join(format!("kernels-{arch}.ptx"));
     let cubin_path = dir.join(format!("kernels-{arch}.cubin"));
     std::fs::write(&ptx_path, &ptx).expect("write PTX");
