@@ -16,9 +16,8 @@ let runtime = null;
 /** The loaded model, kept so a failed load can fall back to it. */
 let current = null;
 let scheduled = false;
-/** Inference time summed over the updates since the model loaded: browsers coarsen
- *  performance.now() (Chromium to 100 µs, with jitter), so one reading says little. */
-let timing = { total: 0, count: 0 };
+/** Whether the next update also measures the inference time (when a stroke ends). */
+let measure = false;
 
 function showError(message) {
   const box = $('error');
@@ -56,7 +55,7 @@ function loadModel(bytes, name) {
     return false;
   }
   current = { bytes, name };
-  timing = { total: 0, count: 0 };
+  measure = true;
   clearError();
   setStatus(describe(name, bytes));
   buildBars(runtime.classes);
@@ -119,17 +118,27 @@ function update() {
     return;
   }
   try {
-    const start = performance.now();
-    const result = runtime.classify(pixels);
-    timing.total += performance.now() - start;
-    timing.count += 1;
-    showResult(result);
-    const mean = (timing.total / timing.count) * 1000;
-    $('latency').textContent = `inference ${mean.toFixed(0)} µs (mean of ${timing.count})`;
+    showResult(runtime.classify(pixels));
+    if (measure) showLatency(pixels);
   } catch (error) {
     showResult(null);
     showError(error.message);
   }
+}
+
+/** Times repeated inferences of the same input for about 5 ms: browsers coarsen
+ *  performance.now() (Chromium to 100 µs), far above the time of one inference. */
+function showLatency(pixels) {
+  measure = false;
+  let repetitions = 0;
+  let elapsed = 0;
+  const start = performance.now();
+  do {
+    runtime.classify(pixels);
+    repetitions++;
+    elapsed = performance.now() - start;
+  } while (elapsed < 5 && repetitions < 2000);
+  $('latency').textContent = `inference ${((elapsed * 1000) / repetitions).toFixed(1)} µs`;
 }
 
 function scheduleUpdate() {
@@ -177,6 +186,10 @@ pad.addEventListener('pointermove', (event) => {
 });
 for (const type of ['pointerup', 'pointercancel']) {
   pad.addEventListener(type, () => {
+    if (last) {
+      measure = true;
+      scheduleUpdate();
+    }
     last = null;
   });
 }
