@@ -685,7 +685,8 @@ fn softmax_cross_entropy(
     (loss, correct)
 }
 
-/// The model's logits for each sample of `data` given host parameters (for tests and checks).
+/// Mean loss and its gradient over `images` (real values) by plain dense backpropagation,
+/// one sample at a time: the yardstick the tests hold the fast backends to.
 pub fn reference_loss_and_gradient(
     parameters: &Parameters,
     images: &[Vec<f32>],
