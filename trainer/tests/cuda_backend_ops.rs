@@ -348,6 +348,9 @@ fn optimizers() -> Vec<Optimizer> {
     ]
 }
 
+/// One layer's optimizer slots: a vector per slot for the weights, and one for the bias.
+type LayerSlots = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+
 /// Host simulation of `epochs` epochs over `order` with the public update formulas.
 fn host_training(
     parameters: &Parameters,
@@ -360,7 +363,7 @@ fn host_training(
     let mut current = parameters.clone();
     let fill = |slot: usize, len: usize| vec![optimizer.initial_slot_value(slot); len];
     // Per layer: weight slots and bias slots.
-    let mut slots: Vec<(Vec<Vec<f32>>, Vec<Vec<f32>>)> = current
+    let mut slots: Vec<LayerSlots> = current
         .layers
         .iter()
         .map(|l| {
