@@ -79,7 +79,9 @@ fn check_dense_f32(
 /// Random kernel operands: (inputs, outputs, centered int8 inputs with many zeros, weights,
 /// bias).
 fn int8_operands() -> impl Strategy<Value = (usize, Vec<i16>, Vec<u8>, Vec<u8>)> {
-    (1usize..=40, 1usize..=40).prop_flat_map(|(inputs, outputs)| {
+    // Up to 150 inputs (over two batches of 64 non-zero rows in the x86 kernel) and up to 40
+    // outputs (blocks of sixteen and eight plus a tail).
+    (1usize..=150, 1usize..=40).prop_flat_map(|(inputs, outputs)| {
         let value =
             prop_oneof![3 => Just(0i16), 5 => -255i16..=255, 1 => Just(255), 1 => Just(-255)];
         (
@@ -154,7 +156,8 @@ const F32_TABLE: &[F32Case] = &[
     (&[0.0, 0.0], 1, &[1.0, 1.0], &[-2.5], &[-2.5]),
 ];
 
-macro_rules! kernel_tests {
+/// The int8 kernel tests for each `backend => module` (the module has `dense_int8`).
+macro_rules! int8_kernel_tests {
     ($($backend:ident => $module:path),* $(,)?) => {$(
         mod $backend {
             use super::*;
@@ -169,6 +172,31 @@ macro_rules! kernel_tests {
                 kernels::dense_int8(input, weights, bias, out)
             }
 
+            proptest! {
+                #[test]
+                fn dense_int8_matches_reference((outputs, input, weights, bias) in int8_operands()) {
+                    check_dense_int8(int8, &input, &weights, &bias, outputs);
+                }
+            }
+
+            #[test]
+            fn dense_int8_table() {
+                for &(input, outputs, weights, bias, expected) in INT8_TABLE {
+                    let got = check_dense_int8(int8, input, &i8_bytes(weights), &i32_bytes(bias), outputs);
+                    assert_eq!(got, expected, "{input:?}");
+                }
+            }
+        }
+    )*};
+}
+
+/// The f32 kernel tests for each `backend => module` (the module has `dense_f32`).
+macro_rules! f32_kernel_tests {
+    ($($backend:ident => $module:path),* $(,)?) => {$(
+        mod $backend {
+            use super::*;
+            use $module as kernels;
+
             fn f32(
                 input: std::iter::Copied<std::slice::Iter<'_, f32>>,
                 weights: &[u8],
@@ -180,21 +208,8 @@ macro_rules! kernel_tests {
 
             proptest! {
                 #[test]
-                fn dense_int8_matches_reference((outputs, input, weights, bias) in int8_operands()) {
-                    check_dense_int8(int8, &input, &weights, &bias, outputs);
-                }
-
-                #[test]
                 fn dense_f32_matches_reference((outputs, input, weights, bias) in f32_operands()) {
                     check_dense_f32(f32, &input, &weights, &bias, outputs);
-                }
-            }
-
-            #[test]
-            fn dense_int8_table() {
-                for &(input, outputs, weights, bias, expected) in INT8_TABLE {
-                    let got = check_dense_int8(int8, input, &i8_bytes(weights), &i32_bytes(bias), outputs);
-                    assert_eq!(got, expected, "{input:?}");
                 }
             }
 
@@ -209,10 +224,20 @@ macro_rules! kernel_tests {
     )*};
 }
 
-kernel_tests! {
-    portable => tinymlp::kernels::portable,
+int8_kernel_tests! {
+    portable_int8 => tinymlp::kernels::portable,
     // Whatever `tinymlp::kernels` selects for this target (the model's forward pass uses it).
-    selected => tinymlp::kernels,
+    selected_int8 => tinymlp::kernels,
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+int8_kernel_tests! {
+    x86_int8 => tinymlp::kernels::x86,
+}
+
+f32_kernel_tests! {
+    portable_f32 => tinymlp::kernels::portable,
+    selected_f32 => tinymlp::kernels,
 }
 
 // ---------------------------------------------------------------------------------------

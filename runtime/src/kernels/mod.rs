@@ -3,8 +3,10 @@
 //!
 //! Both compute `out[k] = bias[k] + Σ_j x[j] · W[j][k]` over input-major weights. The
 //! reference walks one output at a time, exactly as the formula reads; the portable kernel
-//! walks one input row at a time (contiguous, so it vectorizes) and skips inputs that are
-//! zero, which most MNIST pixels and many ReLU outputs are. Integer kernels agree bit for
+//! walks four input rows at a time (contiguous, so it vectorizes) and skips inputs that are
+//! zero, which most MNIST pixels and many ReLU outputs are. Target-specific int8 kernels
+//! (`cortex_m`: DSP `SMLAD`; `x86`: SSE2 `pmaddwd`) replace the portable one where they
+//! apply, under the same tests. Integer kernels agree bit for
 //! bit; f32 kernels add the same terms in the same order, and tests hold them to
 //! [`F32_TOLERANCE`].
 //!
@@ -19,6 +21,8 @@
 pub mod cortex_m;
 pub mod portable;
 pub mod reference;
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+pub mod x86;
 
 /// Largest absolute difference allowed between the portable and the reference f32 kernels,
 /// relative to the magnitude of the sum of absolute terms (they differ only in the sign of
@@ -36,9 +40,15 @@ pub const F32_TOLERANCE: f32 = 1e-5;
 ))]
 pub use cortex_m::dense_int8;
 pub use portable::dense_f32;
-#[cfg(not(all(
-    target_arch = "arm",
-    target_endian = "little",
-    any(target_feature = "dsp", all(target_os = "none", target_abi = "eabihf"))
+#[cfg(not(any(
+    all(
+        target_arch = "arm",
+        target_endian = "little",
+        any(target_feature = "dsp", all(target_os = "none", target_abi = "eabihf"))
+    ),
+    all(target_arch = "x86_64", target_feature = "sse2")
 )))]
 pub use portable::dense_int8;
+// SSE2 `pmaddwd` on x86-64 (baseline there: no runtime detection).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+pub use x86::dense_int8;
