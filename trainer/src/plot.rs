@@ -133,9 +133,10 @@ pub fn confusion_plot(matrix: &[Vec<u32>], out_dir: &Path) -> Result<()> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(40)
+            // Plotters' integer ranges include their end: 0..classes-1 is one segment a class.
             .build_cartesian_2d(
-                (0..classes as i32).into_segmented(),
-                (0..classes as i32).into_segmented(),
+                (0..classes as i32 - 1).into_segmented(),
+                (0..classes as i32 - 1).into_segmented(),
             )
             .map_err(err)?;
         chart
