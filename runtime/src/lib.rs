@@ -48,7 +48,8 @@
 //! # Guarantees
 //! No allocation, no panics: clippy denies `unwrap`, `expect`, `panic` and slice indexing in
 //! this crate, the loader is fuzzed, and every kind of malformed blob has a test and its own
-//! [`Error`]. No `unsafe` outside the Cortex-M DSP kernel's inline assembly.
+//! [`Error`]. No `unsafe` outside two kernels: the Cortex-M DSP kernel's inline assembly and
+//! the x86-64 kernel's one call into an SSE2 `#[target_feature]` function (checked by Miri).
 //!
 //! The minimum supported Rust version is 1.88.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
