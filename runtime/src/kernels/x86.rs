@@ -2,7 +2,7 @@
 //! detection is needed), as CMSIS-NN pairs rows for `SMLAD` on Cortex-M.
 //!
 //! The weights are input-major, so the contiguous direction is the outputs. The kernel
-//! gathers up to [`BATCH`] non-zero inputs (zero inputs are skipped, as in the portable
+//! gathers up to 64 non-zero inputs (zero inputs are skipped, as in the portable
 //! kernel), then walks the outputs in blocks of sixteen (then eight, then one), keeping a
 //! block's sums in registers across the whole batch. Two weight rows at a time are
 //! interleaved byte by byte and widened to 16-bit lanes, so that one `pmaddwd` computes
