@@ -49,10 +49,13 @@ pub fn rounding_divide_by_power_of_two(x: i32, exponent: u32) -> i32 {
 /// `shift` must be in `[-31, 30]`; the model loader checks that. A left shift that would
 /// overflow saturates instead of wrapping.
 #[inline]
+#[allow(clippy::manual_clamp)] // clamp's bounds assertion would link a panic path
 pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i8) -> i32 {
-    let left = shift.clamp(0, 31) as u32;
-    let right = (-shift.clamp(-31, 0)) as u32;
-    let shifted = (i64::from(x) << left).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    let left = shift.max(0).min(31) as u32;
+    let right = (-shift.min(0).max(-31)) as u32;
+    let shifted = (i64::from(x) << left)
+        .max(i64::from(i32::MIN))
+        .min(i64::from(i32::MAX)) as i32;
     rounding_divide_by_power_of_two(
         saturating_rounding_doubling_high_mul(shifted, multiplier),
         right,
