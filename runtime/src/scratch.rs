@@ -1,7 +1,7 @@
 //! Caller-owned working memory and the forward pass that runs in it.
 
 use crate::error::{Error, Result};
-use crate::fixed_point::multiply_by_quantized_multiplier;
+use crate::fixed_point::{multiply_by_quantized_multiplier, multiply_by_right_shifted_multiplier};
 use crate::format::{
     Activation, DenseLayer, F32Params, InputSpec, Int8Params, ParamKind, Params, Requantization,
 };
@@ -308,11 +308,25 @@ fn requantize(
         _ => -128,
     };
     let (multipliers, _) = requantization.multipliers.as_chunks::<4>();
-    let params = multipliers.iter().zip(requantization.shifts);
-    for ((out, &sum), (multiplier, &shift)) in out.iter_mut().zip(sums).zip(params) {
-        let scaled =
-            multiply_by_quantized_multiplier(sum, i32::from_le_bytes(*multiplier), shift as i8);
-        *out = scaled.saturating_add(zero_point).max(low).min(127) as i8;
+    let outputs = out
+        .iter_mut()
+        .zip(sums)
+        .zip(multipliers.iter().zip(requantization.shifts));
+    // Hidden layers almost always scale down (every shift <= 0, multipliers validated as
+    // positive): then a shorter computation with the same results.
+    if requantization.shifts.iter().all(|&shift| shift as i8 <= 0) {
+        for ((out, &sum), (multiplier, &shift)) in outputs {
+            let right = u32::from((shift as i8).unsigned_abs());
+            let scaled =
+                multiply_by_right_shifted_multiplier(sum, i32::from_le_bytes(*multiplier), right);
+            *out = scaled.saturating_add(zero_point).max(low).min(127) as i8;
+        }
+    } else {
+        for ((out, &sum), (multiplier, &shift)) in outputs {
+            let multiplier = i32::from_le_bytes(*multiplier);
+            let scaled = multiply_by_quantized_multiplier(sum, multiplier, shift as i8);
+            *out = scaled.saturating_add(zero_point).max(low).min(127) as i8;
+        }
     }
 }
 

@@ -50,13 +50,12 @@ where
     let mut batch: [(i16, &[u8]); BATCH] = [(0, &[]); BATCH];
     let mut len = 0;
     for (x, row) in input.zip(weights.chunks_exact(outputs)) {
-        if x == 0 {
-            continue;
-        }
+        // Branch-free: every row is written, only a non-zero one is kept. Whether an input is
+        // zero follows no pattern a branch predictor learns (ReLU outputs, digit edges).
         if let Some(slot) = batch.get_mut(len) {
             *slot = (x, row);
         }
-        len += 1;
+        len += usize::from(x != 0);
         if len == BATCH {
             accumulate_sse2(&batch, out);
             len = 0;
