@@ -38,7 +38,11 @@ fn one_epoch_on_mnist_reaches_95_percent() -> anyhow::Result<()> {
         .device(Device::Cpu)
         .add(Dense::relu(512))
         .add(Dense::softmax(10))
-        .compile(Optimizer::default(), Loss::CategoricalCrossentropy, &[Metric::Accuracy])?;
+        .compile(
+            Optimizer::default(),
+            Loss::CategoricalCrossentropy,
+            &[Metric::Accuracy],
+        )?;
     let options = FitOptions {
         epochs: 1,
         verbose: false,
@@ -50,7 +54,11 @@ fn one_epoch_on_mnist_reaches_95_percent() -> anyhow::Result<()> {
         "1 epoch: train accuracy {:.4}, test accuracy {:.4}, {:.2} s",
         history.epochs[0].accuracy, evaluation.accuracy, history.fit_seconds
     );
-    assert!(evaluation.accuracy >= 0.95, "test accuracy {}", evaluation.accuracy);
+    assert!(
+        evaluation.accuracy >= 0.95,
+        "test accuracy {}",
+        evaluation.accuracy
+    );
 
     let parameters = model.parameters()?;
     let spec = input_spec(28, 28);
