@@ -52,3 +52,13 @@ pub use portable::dense_int8;
 // SSE2 `pmaddwd` on x86-64 (baseline there: no runtime detection).
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 pub use x86::dense_int8;
+
+/// Sets each int32 sum to its output's bias (little-endian i32): where every int8 kernel
+/// starts before adding the products.
+#[inline]
+fn start_from_bias(out: &mut [i32], bias: &[u8]) {
+    let (bias, _) = bias.as_chunks::<4>();
+    for (out, bias) in out.iter_mut().zip(bias) {
+        *out = i32::from_le_bytes(*bias);
+    }
+}

@@ -63,10 +63,7 @@ where
     if outputs == 0 {
         return;
     }
-    let (bias, _) = bias.as_chunks::<4>();
-    for (out, bias) in out.iter_mut().zip(bias) {
-        *out = i32::from_le_bytes(*bias);
-    }
+    super::start_from_bias(out, bias);
     let rows = input
         .zip(weights.chunks_exact(outputs))
         .filter(|&(x, _)| x != 0);

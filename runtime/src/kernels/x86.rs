@@ -43,10 +43,7 @@ where
     if outputs == 0 {
         return;
     }
-    let (bias, _) = bias.as_chunks::<4>();
-    for (out, bias) in out.iter_mut().zip(bias) {
-        *out = i32::from_le_bytes(*bias);
-    }
+    super::start_from_bias(out, bias);
     let mut batch: [(i16, &[u8]); BATCH] = [(0, &[]); BATCH];
     let mut len = 0;
     for (x, row) in input.zip(weights.chunks_exact(outputs)) {
