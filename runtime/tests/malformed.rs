@@ -691,6 +691,18 @@ fn wrong_scratch_kind_or_size() {
     );
     assert_eq!(int8.check_scratch::<Int8Scratch<1, 2>>(), too_narrow);
     assert_eq!(int8.check_scratch::<Int8Scratch<2, 2>>(), Ok(()));
+    // A block of zero hidden outputs can sum nothing: no hidden layer fits.
+    assert_eq!(
+        int8.predict(&pixels, &mut Int8Scratch::<2, 2, 0>::new())
+            .map(|_| ()),
+        Err(Error::ScratchTooSmall {
+            needed: 2,
+            capacity: 0,
+        })
+    );
+    assert!(int8
+        .predict(&pixels, &mut Int8Scratch::<2, 2, 1>::new())
+        .is_ok());
     // Larger than needed is fine.
     assert!(int8
         .predict(&pixels, &mut Int8Scratch::<64, 64>::new())

@@ -483,6 +483,11 @@ fn run_int8(model: &OwnedModel, pixels: &[u8]) -> (Vec<i32>, usize) {
     let loaded = Model::from_bytes(&blob).unwrap();
     let mut scratch = Int8Scratch::<10, 10>::new();
     let prediction = loaded.predict(pixels, &mut scratch).unwrap();
+    // Summing the hidden outputs three at a time (blocks and a remainder) changes no bit.
+    let mut blocked = Int8Scratch::<10, 10, 3>::new();
+    let in_blocks = loaded.predict(pixels, &mut blocked).unwrap();
+    assert_eq!(in_blocks.raw, prediction.raw);
+    assert_eq!(in_blocks.probabilities, prediction.probabilities);
     let RawOutputs::Int32(sums) = prediction.raw else {
         panic!("int8 model")
     };

@@ -31,12 +31,20 @@ where
     I: Iterator<Item = i16>,
 {
     let outputs = out.len();
-    if outputs == 0 {
-        return;
-    }
+    let rows = super::column_window(weights, outputs, 0..outputs);
+    dense_int8_rows(input, rows, bias, out);
+}
+
+/// [`dense_int8`] over the rows `rows` yields (see [`super::portable::dense_int8_rows`]).
+#[inline]
+pub fn dense_int8_rows<'w, I, R>(input: I, rows: R, bias: &[u8], out: &mut [i32])
+where
+    I: Iterator<Item = i16>,
+    R: Iterator<Item = &'w [u8]>,
+{
     super::start_from_bias(out, bias);
     let mut pending: Option<(i16, &[u8])> = None;
-    for (x, row) in input.zip(weights.chunks_exact(outputs)) {
+    for (x, row) in input.zip(rows) {
         if x == 0 {
             continue;
         }

@@ -38,7 +38,7 @@ pub const F32_TOLERANCE: f32 = 1e-5;
     target_endian = "little",
     any(target_feature = "dsp", all(target_os = "none", target_abi = "eabihf"))
 ))]
-pub use cortex_m::dense_int8;
+pub use cortex_m::{dense_int8, dense_int8_rows};
 pub use portable::dense_f32;
 #[cfg(not(any(
     all(
@@ -48,10 +48,31 @@ pub use portable::dense_f32;
     ),
     all(target_arch = "x86_64", target_feature = "sse2")
 )))]
-pub use portable::dense_int8;
+pub use portable::{dense_int8, dense_int8_rows};
 // SSE2 `pmaddwd` on x86-64 (baseline there: no runtime detection).
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-pub use x86::dense_int8;
+pub use x86::{dense_int8, dense_int8_rows};
+
+/// Columns `columns` of each row of an input-major int8 matrix with `outputs` columns: the
+/// rows a kernel reads to compute one block of outputs (empty rows if out of range, which
+/// validation rules out).
+#[inline]
+pub fn column_window(
+    weights: &[u8],
+    outputs: usize,
+    columns: core::ops::Range<usize>,
+) -> impl Iterator<Item = &[u8]> {
+    // Split row by row rather than `chunks_exact`, whose length computation divides by the
+    // row length and so links a division-by-zero panic into the inference code. With no
+    // columns it yields empty rows, as many as the kernel's input has.
+    let (start, end) = (columns.start, columns.end);
+    let mut rest = weights;
+    core::iter::from_fn(move || {
+        let (row, tail) = rest.split_at_checked(outputs)?;
+        rest = tail;
+        Some(row.get(start..end).unwrap_or_default())
+    })
+}
 
 /// Sets each int32 sum to its output's bias (little-endian i32): where every int8 kernel
 /// starts before adding the products.

@@ -60,13 +60,20 @@ where
     I: Iterator<Item = i16>,
 {
     let outputs = out.len();
-    if outputs == 0 {
-        return;
-    }
+    let rows = super::column_window(weights, outputs, 0..outputs);
+    dense_int8_rows(input, rows, bias, out);
+}
+
+/// [`dense_int8`] over the rows `rows` yields, one per input: the whole rows, or the same
+/// window of columns of each row (a block of outputs; `bias` and `out` are then that block's).
+#[inline]
+pub fn dense_int8_rows<'w, I, R>(input: I, rows: R, bias: &[u8], out: &mut [i32])
+where
+    I: Iterator<Item = i16>,
+    R: Iterator<Item = &'w [u8]>,
+{
     super::start_from_bias(out, bias);
-    let rows = input
-        .zip(weights.chunks_exact(outputs))
-        .filter(|&(x, _)| x != 0);
+    let rows = input.zip(rows).filter(|&(x, _)| x != 0);
     for_each_group(rows, |group| match group {
         [(x0, r0), (x1, r1), (x2, r2), (x3, r3)] => {
             for ((((out, &w0), &w1), &w2), &w3) in
