@@ -53,7 +53,8 @@
 //!
 //! The minimum supported Rust version is 1.88.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
-// Unsafe only in `kernels::cortex_m` (inline assembly, one SAFETY line per block).
+// Unsafe only in `kernels::cortex_m` (inline assembly) and `kernels::x86` (one call into an
+// SSE2 function), each block with a SAFETY line; the x86 kernel runs under Miri in CI.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(
