@@ -84,6 +84,12 @@ fn predict_all_scratches(model: &tinymlp::Model<'_>, pixels: &[u8]) -> Outcome {
 
     let small_int8 = predict_checked(model, pixels, &mut Int8Scratch::<8, 4>::new());
     let small_f32 = predict_checked(model, pixels, &mut F32Scratch::<8, 4>::new());
+    // Hidden layers summed three outputs at a time: the same bits as all at once.
+    let blocked_int8 = predict_checked(
+        model,
+        pixels,
+        &mut *Box::new(Int8Scratch::<4096, 4096, 3>::new()),
+    );
     let large = match model.kind() {
         ParamKind::Int8 => predict_checked(
             model,
@@ -97,7 +103,7 @@ fn predict_all_scratches(model: &tinymlp::Model<'_>, pixels: &[u8]) -> Outcome {
         ),
     };
     let large = large.expect("the largest scratch runs every valid model");
-    for small in [small_int8, small_f32] {
+    for small in [small_int8, small_f32, blocked_int8] {
         match small {
             Ok(outcome) => assert_eq!(outcome, large),
             Err(Error::ScratchKind { .. } | Error::ScratchTooSmall { .. }) => {}
