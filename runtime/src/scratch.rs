@@ -260,18 +260,19 @@ impl<const WIDTH: usize, const CLASSES: usize, const BLOCK: usize> private::Seal
     }
 }
 
-/// The previous layer's output (empty for the first layer, which reads the pixels).
+/// The previous layer's output, or `None` for the first layer, which reads the pixels.
 fn previous_activations<'b, T>(
     index: usize,
     layer: &DenseLayer<'_>,
     current: &'b [T],
-) -> Result<&'b [T]> {
+) -> Result<Option<&'b [T]>> {
     if index == 0 {
-        return Ok(&[]);
+        return Ok(None);
     }
     let inputs = layer.inputs as usize;
     current
         .get(..inputs)
+        .map(Some)
         .ok_or_else(|| too_small(inputs, current.len()))
 }
 
@@ -290,10 +291,10 @@ fn f32_params<'p, 'a>(layer: &'p DenseLayer<'a>) -> Result<&'p F32Params<'a>> {
 }
 
 /// The int32 sums of one block of an int8 layer's outputs (`rows` and `bias` are that
-/// block's), reading the pixels if `activations` is empty.
+/// block's), reading the pixels if there are no previous `activations`.
 fn int8_affine<'w>(
     pixels: &[u8],
-    activations: &[i8],
+    activations: Option<&[i8]>,
     input: Quantization,
     rows: impl Iterator<Item = &'w [u8]>,
     bias: &[u8],
@@ -301,34 +302,36 @@ fn int8_affine<'w>(
 ) {
     // Zero points were range-checked, so `value - zero_point` fits an i16.
     let zero_point = input.zero_point as i16;
-    if activations.is_empty() {
-        let centered = pixels.iter().map(|&p| i16::from(p) - zero_point);
-        kernels::dense_int8_rows(centered, rows, bias, sums);
-    } else {
-        let centered = activations.iter().map(|&q| i16::from(q) - zero_point);
-        kernels::dense_int8_rows(centered, rows, bias, sums);
+    match activations {
+        None => {
+            let centered = pixels.iter().map(|&p| i16::from(p) - zero_point);
+            kernels::dense_int8_rows(centered, rows, bias, sums);
+        }
+        Some(activations) => {
+            let centered = activations.iter().map(|&q| i16::from(q) - zero_point);
+            kernels::dense_int8_rows(centered, rows, bias, sums);
+        }
     }
 }
 
-/// The outputs of one f32 layer, reading the pixels if `activations` is empty.
+/// The outputs of one f32 layer, reading the pixels if there are no previous `activations`.
 fn f32_affine(
     input: &InputSpec,
     pixels: &[u8],
-    activations: &[f32],
+    activations: Option<&[f32]>,
     params: &F32Params<'_>,
     out: &mut [f32],
 ) {
-    if activations.is_empty() {
-        let (scale, zero_point) = (input.scale, f32::from(input.zero_point));
-        let real = pixels.iter().map(|&p| (f32::from(p) - zero_point) * scale);
-        kernels::dense_f32(real, params.weights, params.bias, out);
-    } else {
-        kernels::dense_f32(
-            activations.iter().copied(),
-            params.weights,
-            params.bias,
-            out,
-        );
+    match activations {
+        None => {
+            let (scale, zero_point) = (input.scale, f32::from(input.zero_point));
+            let real = pixels.iter().map(|&p| (f32::from(p) - zero_point) * scale);
+            kernels::dense_f32(real, params.weights, params.bias, out);
+        }
+        Some(activations) => {
+            let real = activations.iter().copied();
+            kernels::dense_f32(real, params.weights, params.bias, out);
+        }
     }
 }
 
