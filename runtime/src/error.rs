@@ -238,6 +238,109 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
+impl Error {
+    /// The [`Display`](fmt::Display) text as a static template and the numbers it names,
+    /// without `core::fmt`: for builds where formatting code costs too much (the wasm
+    /// module reports errors this way and its JS side fills the template in).
+    ///
+    /// In the template, each `{}` stands for the next number in decimal, `{layer}` for the
+    /// next number as a layer name (`input` for `u8::MAX`, else `layer N`) and `{kind}` for
+    /// the next number as a parameter kind (0 `f32`, 1 `int8`). Numbers the template does not
+    /// use are 0. Filled in, the template is exactly the `Display` text (a test checks every
+    /// variant).
+    pub fn template(&self) -> (&'static str, [u32; 3]) {
+        let kind = |kind: ParamKind| match kind {
+            ParamKind::F32 => 0,
+            ParamKind::Int8 => 1,
+        };
+        match *self {
+            Error::Truncated => ("model blob is truncated", [0; 3]),
+            Error::BadMagic => ("not a tinymlp model (bad magic tag)", [0; 3]),
+            Error::UnsupportedVersion(v) => (
+                "unsupported model format version {} (this runtime reads version {})",
+                [u32::from(v), u32::from(crate::FORMAT_VERSION), 0],
+            ),
+            Error::ChecksumMismatch => ("model blob is corrupt (CRC-32 mismatch)", [0; 3]),
+            Error::Malformed => ("model blob is malformed (postcard decoding failed)", [0; 3]),
+            Error::TrailingBytes => ("model blob has trailing bytes before its checksum", [0; 3]),
+            Error::NoLayers => ("model has no layers", [0; 3]),
+            Error::TooManyLayers(n) => (
+                "model has {} layers, more than the maximum of {}",
+                [n, crate::MAX_LAYERS as u32, 0],
+            ),
+            Error::WidthOutOfRange { layer, width } => (
+                "{layer}: width {} is outside 1..={}",
+                [u32::from(layer), width, crate::MAX_WIDTH],
+            ),
+            Error::ShapeMismatch {
+                layer,
+                expected,
+                found,
+            } => (
+                "{layer}: takes {} inputs but the previous stage produces {}",
+                [u32::from(layer), found, expected],
+            ),
+            Error::ClassCountMismatch { classes, outputs } => (
+                "model declares {} classes but its last layer has {} outputs",
+                [classes, outputs, 0],
+            ),
+            Error::ParameterSize {
+                layer,
+                expected,
+                found,
+            } => (
+                "{layer}: a parameter array holds {} bytes, its shape needs {}",
+                [u32::from(layer), found, expected],
+            ),
+            Error::MixedParameterKinds { layer } => (
+                "{layer}: mixes f32 and int8 parameters in one model",
+                [u32::from(layer), 0, 0],
+            ),
+            Error::InvalidActivation { layer } => (
+                "{layer}: softmax is only allowed on the last layer, ReLU not on the last layer",
+                [u32::from(layer), 0, 0],
+            ),
+            Error::InvalidScale { layer } => (
+                "{layer}: a scale is zero, negative or not finite",
+                [u32::from(layer), 0, 0],
+            ),
+            Error::InvalidZeroPoint { layer } => (
+                "{layer}: a zero point is out of range",
+                [u32::from(layer), 0, 0],
+            ),
+            Error::QuantizationMismatch { layer } => (
+                "{layer}: input quantization differs from the previous stage's output",
+                [u32::from(layer), 0, 0],
+            ),
+            Error::InvalidRequantization { layer } => (
+                "{layer}: a requantization multiplier or shift is out of range",
+                [u32::from(layer), 0, 0],
+            ),
+            Error::RequantizationPlacement { layer } => (
+                "{layer}: hidden int8 layers need requantization, the last layer must have none",
+                [u32::from(layer), 0, 0],
+            ),
+            Error::NonFiniteParameter { layer } => (
+                "{layer}: a weight or bias is NaN or infinite",
+                [u32::from(layer), 0, 0],
+            ),
+            Error::InputLength { expected, found } => (
+                "input has {} pixels, the model expects {}",
+                [found, expected, 0],
+            ),
+            Error::ScratchKind { model, scratch } => (
+                "scratch buffer is for {kind} models but this model is {kind}",
+                [kind(scratch), kind(model), 0],
+            ),
+            Error::ScratchTooSmall { needed, capacity } => (
+                "scratch buffer holds {} values, this model needs {}",
+                [capacity, needed, 0],
+            ),
+            Error::BufferTooSmall => ("output buffer is too small for the encoded model", [0; 3]),
+        }
+    }
+}
+
 /// Formats a layer index, with `u8::MAX` standing for the input description.
 struct LayerName(u8);
 
@@ -247,6 +350,99 @@ impl fmt::Display for LayerName {
             f.write_str("input")
         } else {
             write!(f, "layer {}", self.0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fills in a [`Error::template`] as its documentation says.
+    fn fill(template: &str, values: [u32; 3]) -> std::string::String {
+        let mut text = std::string::String::new();
+        let mut values = values.into_iter();
+        let mut rest = template;
+        while let Some(start) = rest.find('{') {
+            let end = start + rest[start..].find('}').expect("unclosed placeholder");
+            text.push_str(&rest[..start]);
+            let value = values.next().expect("more placeholders than numbers");
+            match &rest[start + 1..end] {
+                "" => text.push_str(&value.to_string()),
+                "layer" if value == u32::from(u8::MAX) => text.push_str("input"),
+                "layer" => text.push_str(&std::format!("layer {value}")),
+                "kind" => text.push_str(["f32", "int8"][value as usize]),
+                other => panic!("unknown placeholder {{{other}}}"),
+            }
+            rest = &rest[end + 1..];
+        }
+        text.push_str(rest);
+        text
+    }
+
+    #[test]
+    fn template_filled_in_is_the_display_text() {
+        let errors = [
+            Error::Truncated,
+            Error::BadMagic,
+            Error::UnsupportedVersion(7),
+            Error::ChecksumMismatch,
+            Error::Malformed,
+            Error::TrailingBytes,
+            Error::NoLayers,
+            Error::TooManyLayers(300),
+            Error::WidthOutOfRange {
+                layer: u8::MAX,
+                width: 0,
+            },
+            Error::WidthOutOfRange {
+                layer: 2,
+                width: 5000,
+            },
+            Error::ShapeMismatch {
+                layer: 1,
+                expected: 512,
+                found: 513,
+            },
+            Error::ClassCountMismatch {
+                classes: 10,
+                outputs: 11,
+            },
+            Error::ParameterSize {
+                layer: 0,
+                expected: 401_408,
+                found: 12,
+            },
+            Error::MixedParameterKinds { layer: 1 },
+            Error::InvalidActivation { layer: 0 },
+            Error::InvalidScale { layer: u8::MAX },
+            Error::InvalidScale { layer: 3 },
+            Error::InvalidZeroPoint { layer: u8::MAX },
+            Error::QuantizationMismatch { layer: 1 },
+            Error::InvalidRequantization { layer: 0 },
+            Error::RequantizationPlacement { layer: 1 },
+            Error::NonFiniteParameter { layer: 0 },
+            Error::InputLength {
+                expected: 784,
+                found: u32::MAX,
+            },
+            Error::ScratchKind {
+                model: ParamKind::F32,
+                scratch: ParamKind::Int8,
+            },
+            Error::ScratchKind {
+                model: ParamKind::Int8,
+                scratch: ParamKind::F32,
+            },
+            Error::ScratchTooSmall {
+                needed: 512,
+                capacity: 64,
+            },
+            Error::BufferTooSmall,
+        ];
+        for error in errors {
+            let (template, values) = error.template();
+            assert_eq!(fill(template, values), error.to_string(), "{error:?}");
         }
     }
 }
