@@ -1,4 +1,4 @@
-//! The model format, version 1: the types that are serialized, shared by writer and reader.
+//! The model format, version 2: the types that are serialized, shared by writer and reader.
 //!
 //! `runtime/FORMAT.md` describes the byte layout field by field. A blob is the postcard
 //! encoding of [`ModelDef`] followed by a little-endian CRC-32 (iSCSI polynomial) of all
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub const MAGIC: [u8; 4] = *b"TMLP";
 
 /// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 
 /// The most dense layers a model may have.
 pub const MAX_LAYERS: usize = 8;
@@ -159,11 +159,50 @@ pub struct Int8Params<'a> {
     pub weights: &'a [u8],
     /// `outputs` f32 values: the scale of each output channel's weights.
     pub weight_scales: &'a [u8],
-    /// `outputs` i32 values at scale `input.scale * weight_scale[k]`.
+    /// `outputs` i32 values at scale `input.scale * weight_scale[k]`, with the input zero
+    /// point folded in: `round(b[k] / (input.scale * weight_scale[k])) - input.zero_point *
+    /// Σ_j W[j][k]` (see [`fold_input_zero_point`]), so that the kernels multiply the raw
+    /// inputs.
     pub bias: &'a [u8],
     /// Present on hidden layers, absent on the last layer (whose int32 accumulators are
     /// turned into float logits for the softmax).
     pub requantization: Option<Requantization<'a>>,
+}
+
+/// Folds an int8 layer's input zero point into its int32 bias, as the format stores it:
+/// `bias[k] -= zero_point * Σ_j W[j][k]`, for input-major int8 `weights` with `bias.len()`
+/// outputs.
+///
+/// Then `bias[k] + Σ_j x[j]·W[j][k]` over the raw inputs `x` equals the affine sum over the
+/// centred inputs `x[j] - zero_point`, and no kernel subtracts anything per input. Leaves
+/// `bias` unchanged and returns the first output whose bias would overflow an `i32`.
+pub fn fold_input_zero_point(
+    bias: &mut [i32],
+    weights: &[i8],
+    zero_point: i32,
+) -> core::result::Result<(), usize> {
+    let outputs = bias.len();
+    if outputs == 0 {
+        return Ok(());
+    }
+    let column_sum = |k: usize| -> i64 {
+        weights
+            .iter()
+            .skip(k)
+            .step_by(outputs)
+            .map(|&w| i64::from(w))
+            .sum()
+    };
+    let folded =
+        |k: usize, b: i32| i32::try_from(i64::from(b) - i64::from(zero_point) * column_sum(k));
+    // Checked first, so that an overflow leaves `bias` as it was.
+    if let Some(k) = (0..outputs).find(|&k| bias.get(k).is_some_and(|&b| folded(k, b).is_err())) {
+        return Err(k);
+    }
+    for (k, b) in bias.iter_mut().enumerate() {
+        *b = folded(k, *b).unwrap_or(*b);
+    }
+    Ok(())
 }
 
 /// The parameters of a dense layer.
@@ -250,5 +289,41 @@ impl ModelDef<'_> {
         let body = postcard::experimental::serialized_size(self)
             .map_err(|_| crate::Error::BufferTooSmall)?;
         Ok(body + CHECKSUM_LEN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_input_zero_point;
+
+    #[test]
+    fn folded_bias_over_raw_inputs_equals_bias_over_centred_inputs() {
+        // 3 inputs, 2 outputs, input-major.
+        let weights: [i8; 6] = [5, -7, -128, 127, 9, 0];
+        let (bias, zero_point) = ([100, -200], -128);
+        let mut folded = bias;
+        fold_input_zero_point(&mut folded, &weights, zero_point).unwrap();
+        let raw: [i32; 3] = [-128, 17, 127];
+        for k in 0..2 {
+            let centred: i32 = (0..3)
+                .map(|j| (raw[j] - zero_point) * i32::from(weights[j * 2 + k]))
+                .sum::<i32>()
+                + bias[k];
+            let from_raw: i32 = (0..3)
+                .map(|j| raw[j] * i32::from(weights[j * 2 + k]))
+                .sum::<i32>()
+                + folded[k];
+            assert_eq!(from_raw, centred, "output {k}");
+        }
+    }
+
+    #[test]
+    fn an_overflowing_fold_names_the_output_and_changes_nothing() {
+        let weights: [i8; 4] = [1, -1, 1, -1];
+        let mut bias = [0, i32::MAX - 1];
+        assert_eq!(fold_input_zero_point(&mut bias, &weights, 1), Err(1));
+        assert_eq!(bias, [0, i32::MAX - 1]);
+        let mut none: [i32; 0] = [];
+        assert_eq!(fold_input_zero_point(&mut none, &weights, 5), Ok(()));
     }
 }

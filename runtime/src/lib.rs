@@ -83,8 +83,9 @@ pub mod softmax;
 
 pub use error::{Error, Result};
 pub use format::{
-    Activation, DenseLayer, F32Params, Header, InputSpec, Int8Params, ModelDef, ParamKind, Params,
-    Quantization, Requantization, CHECKSUM_LEN, CRC, FORMAT_VERSION, MAGIC, MAX_LAYERS, MAX_WIDTH,
+    fold_input_zero_point, Activation, DenseLayer, F32Params, Header, InputSpec, Int8Params,
+    ModelDef, ParamKind, Params, Quantization, Requantization, CHECKSUM_LEN, CRC, FORMAT_VERSION,
+    MAGIC, MAX_LAYERS, MAX_WIDTH,
 };
 pub use model::Model;
 pub use scratch::{F32Scratch, Int8Scratch, OutputDigest, Prediction, RawOutputs, Scratch};

@@ -11,8 +11,8 @@ use common::{
     OwnedParams,
 };
 use tinymlp::{
-    Activation, Error, F32Scratch, Header, Int8Scratch, Model, ParamKind, Quantization, MAX_LAYERS,
-    MAX_WIDTH,
+    Activation, Error, F32Scratch, Header, Int8Scratch, Model, ParamKind, Quantization,
+    FORMAT_VERSION, MAX_LAYERS, MAX_WIDTH,
 };
 
 /// Offset of the fixed 4-byte length: magic (4) and the one-byte version varint.
@@ -129,7 +129,8 @@ fn wrong_magic() {
 
 #[test]
 fn wrong_or_future_version_is_named() {
-    for version in [0, 2, 3, 255, 256, u16::MAX] {
+    let (previous, next) = (FORMAT_VERSION - 1, FORMAT_VERSION + 1);
+    for version in [0, previous, next, 255, 256, u16::MAX] {
         let mut model = tiny_int8_model();
         model.header = Header {
             version,
@@ -143,10 +144,10 @@ fn wrong_or_future_version_is_named() {
     }
     // A future version is refused by name before its (unknown) body or checksum is read.
     let mut future = b"TMLP".to_vec();
-    future.extend(varint(2));
+    future.extend(varint(u64::from(next)));
     future.extend(12345u32.to_le_bytes());
     future.extend(b"a body this runtime cannot know");
-    assert_eq!(load(&future), Err(Error::UnsupportedVersion(2)));
+    assert_eq!(load(&future), Err(Error::UnsupportedVersion(next)));
     // A version varint that does not fit a u16 is garbage, not a version.
     let mut garbage = b"TMLP".to_vec();
     garbage.extend([0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0, 0]);

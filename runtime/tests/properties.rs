@@ -430,10 +430,10 @@ fn reference_int8_forward(model: &OwnedModel, pixels: &[u8]) -> (Vec<i32>, Vec<f
         let bias = le_i32(bias);
         let sums: Vec<i32> = (0..outputs)
             .map(|k| {
+                // The raw inputs: the zero point is folded into the stored bias.
                 let mut sum = i64::from(bias[k]);
                 for (j, &a) in activations.iter().enumerate() {
-                    let w = i64::from(weights[j * outputs + k] as i8);
-                    sum += (a - i64::from(input.zero_point)) * w;
+                    sum += a * i64::from(weights[j * outputs + k] as i8);
                 }
                 // The runtime accumulates modulo 2^32.
                 sum as i32

@@ -2,7 +2,7 @@
 //!
 //! The scheme is TFLite Micro's (and the tinymlp runtime's): int8 weights, symmetric per
 //! output channel (`scale_k = max_j |W[j][k]| / 127`); int32 biases at scale
-//! `input_scale * scale_k`; hidden activations asymmetric int8 calibrated on training data
+//! `input_scale * scale_k`, with the input zero point folded in; hidden activations asymmetric int8 calibrated on training data
 //! (post-ReLU, so the range `[0, max]` maps to `[-128, 127]`, zero point -128); fixed-point
 //! requantization multipliers from [`tinymlp::fixed_point::quantize_multiplier`].
 
@@ -133,7 +133,7 @@ pub fn quantize(
             .enumerate()
             .map(|(i, &w)| (w / weight_scales[i % n]).round().clamp(-127.0, 127.0) as i8)
             .collect();
-        let bias = layer
+        let mut bias = layer
             .bias
             .iter()
             .zip(&weight_scales)
@@ -149,6 +149,15 @@ pub fn quantize(
                 }
             })
             .collect::<Result<Vec<i32>>>()?;
+        // The format stores the bias with the input zero point folded in (FORMAT.md), so the
+        // runtime multiplies raw inputs and skips the zero ones.
+        tinymlp::fold_input_zero_point(&mut bias, &weights, input_quantization.zero_point)
+            .map_err(|k| {
+                Error::Quantization(format!(
+                    "layer {l}: bias of output {k} overflows int32 once the input zero point \
+                     is folded in"
+                ))
+            })?;
         let requantization = if l == last {
             None
         } else {

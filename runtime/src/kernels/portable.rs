@@ -48,7 +48,8 @@ where
 }
 
 /// `out[k] = bias[k] + Σ_j input[j] · W[j][k]` with int8 weights, input-major, and int32
-/// little-endian bias. `input` yields activations minus their zero point (`-255..=255`).
+/// little-endian bias. `input` yields the raw activations (pixels `0..=255` or int8
+/// `-128..=127`; any value in `-255..=255` is handled).
 ///
 /// Each product `x · w` fits an i16 (`255 · 128 = 32640`), so the multiplies run at 16 bits
 /// (SSE2 `pmullw`, wasm `i16x8.mul`) and only the sum of four is widened. The int32 sums

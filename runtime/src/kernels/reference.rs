@@ -23,7 +23,8 @@ where
 }
 
 /// `out[k] = bias[k] + Σ_j input[j] · W[j][k]` with int8 weights, input-major, and int32
-/// little-endian bias. `input` yields activations minus their zero point (`-255..=255`).
+/// little-endian bias. `input` yields the raw activations (pixels `0..=255` or int8
+/// `-128..=127`; any value in `-255..=255` is handled).
 pub fn dense_int8<I>(input: I, weights: &[u8], bias: &[u8], out: &mut [i32])
 where
     I: Iterator<Item = i16> + Clone,

@@ -31,7 +31,8 @@ use core::arch::x86_64::{
 const BATCH: usize = 64;
 
 /// `out[k] = bias[k] + Σ_j input[j] · W[j][k]` with int8 weights, input-major, and int32
-/// little-endian bias. `input` yields activations minus their zero point (`-255..=255`).
+/// little-endian bias. `input` yields the raw activations (pixels `0..=255` or int8
+/// `-128..=127`; any value in `-255..=255` is handled).
 ///
 /// Same contract and results as [`super::portable::dense_int8`].
 #[inline]

@@ -275,7 +275,7 @@ impl FloatModel {
                     (layer.weights[i] / scale).round().clamp(-127.0, 127.0) as i8
                 })
                 .collect();
-            let bias: Vec<i32> = layer
+            let mut bias: Vec<i32> = layer
                 .bias
                 .iter()
                 .zip(&weight_scales)
@@ -284,6 +284,8 @@ impl FloatModel {
                     q.round().clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32
                 })
                 .collect();
+            tinymlp::fold_input_zero_point(&mut bias, &weights, input.zero_point)
+                .expect("folded bias fits i32");
             let requantization = (index != last).then(|| {
                 let output = activation_quantization(layer_low[index], layer_high[index]);
                 let (multipliers, shifts): (Vec<i32>, Vec<i8>) = weight_scales
@@ -438,7 +440,8 @@ pub fn tiny_f32_model() -> OwnedModel {
 /// scale 2^-7, zero point -128 (0 to 1.99); multipliers from the stored f32 scales:
 /// f32(1/255)·2^-7/2^-7 = 0.501960814·2^-7 → (1077952640, -7) and twice that → (1077952640, -6).
 /// Layer 1: input (2^-7, -128), weight scales 2^-6, W = [[64, -64], [-32, 48]], bias 0 and
-/// 0.25 at scale 2^-13: 0 and 2048; no requantization (last layer).
+/// 0.25 at scale 2^-13: 0 and 2048, folded with the zero point (+128 times each column's
+/// sum, 32 and -16): 4096 and 0; no requantization (last layer).
 pub fn tiny_int8_model() -> OwnedModel {
     let hidden = Quantization {
         scale: 0.0078125,
@@ -476,7 +479,7 @@ pub fn tiny_int8_model() -> OwnedModel {
                     input: hidden,
                     weights: i8_bytes(&[64, -64, -32, 48]),
                     weight_scales: f32_bytes(&[0.015625, 0.015625]),
-                    bias: i32_bytes(&[0, 2048]),
+                    bias: i32_bytes(&[4096, 0]),
                     requantization: None,
                 },
             },

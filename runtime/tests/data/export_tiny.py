@@ -80,6 +80,7 @@ def quantize_multiplier(real):
     return q, exponent
 
 
+FORMAT_VERSION = 2
 RELU, SOFTMAX = 1, 2
 F32_PARAMS, INT8_PARAMS = 0, 1
 
@@ -104,7 +105,7 @@ def blob(layers_bytes):
         + b"".join(layers_bytes)
     )
     total = 4 + 1 + 4 + len(body) + 4
-    contents = b"TMLP" + varint(1) + struct.pack("<I", total) + body
+    contents = b"TMLP" + varint(FORMAT_VERSION) + struct.pack("<I", total) + body
     return contents + struct.pack("<I", crc32c(contents))
 
 
@@ -131,6 +132,11 @@ def int8_model():
             for i, w in enumerate(weights)
         ]
         q_bias = [round_half_away(b / (input_scale * s)) for b, s in zip(bias, scales)]
+        # Fold the input zero point into the bias: bias[k] -= zero_point * sum_j w[j][k].
+        q_bias = [
+            b - input_zero_point * sum(q_weights[k::outputs]) for k, b in enumerate(q_bias)
+        ]
+        assert all(-2**31 <= b < 2**31 for b in q_bias)
         layer = (
             varint(inputs) + varint(outputs) + varint(activation) + varint(INT8_PARAMS)
             + quantization(input_scale, input_zero_point)
