@@ -3,7 +3,6 @@
 use core::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::fixed_point::{multiply_by_quantized_multiplier, multiply_by_right_shifted_multiplier};
 use crate::format::{
     Activation, DenseLayer, F32Params, InputSpec, Int8Params, ParamKind, Params, Requantization,
 };
@@ -347,26 +346,12 @@ fn requantize(
         Activation::Relu => zero_point.max(-128),
         _ => -128,
     };
-    let (multipliers, _) = requantization.multipliers.as_chunks::<4>();
-    let multipliers = multipliers.get(block.clone()).unwrap_or_default();
+    let multipliers = requantization
+        .multipliers
+        .get(block.start * 4..block.end * 4)
+        .unwrap_or_default();
     let shifts = requantization.shifts.get(block).unwrap_or_default();
-    let outputs = out.iter_mut().zip(sums).zip(multipliers.iter().zip(shifts));
-    // Hidden layers almost always scale down (every shift <= 0, multipliers validated as
-    // positive): then a shorter computation with the same results.
-    if shifts.iter().all(|&shift| shift as i8 <= 0) {
-        for ((out, &sum), (multiplier, &shift)) in outputs {
-            let right = u32::from((shift as i8).unsigned_abs());
-            let scaled =
-                multiply_by_right_shifted_multiplier(sum, i32::from_le_bytes(*multiplier), right);
-            *out = scaled.saturating_add(zero_point).max(low).min(127) as i8;
-        }
-    } else {
-        for ((out, &sum), (multiplier, &shift)) in outputs {
-            let multiplier = i32::from_le_bytes(*multiplier);
-            let scaled = multiply_by_quantized_multiplier(sum, multiplier, shift as i8);
-            *out = scaled.saturating_add(zero_point).max(low).min(127) as i8;
-        }
-    }
+    kernels::requantize(sums, multipliers, shifts, zero_point, low, out);
 }
 
 impl<const WIDTH: usize, const CLASSES: usize> private::Sealed for F32Scratch<WIDTH, CLASSES> {

@@ -79,9 +79,9 @@ fn check_dense_f32(
 /// Random kernel operands: (inputs, outputs, centered int8 inputs with many zeros, weights,
 /// bias).
 fn int8_operands() -> impl Strategy<Value = (usize, Vec<i16>, Vec<u8>, Vec<u8>)> {
-    // Up to 150 inputs (over two batches of 64 non-zero rows in the x86 kernel) and up to 40
-    // outputs (blocks of sixteen and eight plus a tail).
-    (1usize..=150, 1usize..=40).prop_flat_map(|(inputs, outputs)| {
+    // Up to 150 inputs (over two batches of 64 non-zero rows in the x86 kernels) and up to
+    // 80 outputs (blocks of 32, 16 and 8 plus a tail).
+    (1usize..=150, 1usize..=80).prop_flat_map(|(inputs, outputs)| {
         let value =
             prop_oneof![3 => Just(0i16), 5 => -255i16..=255, 1 => Just(255), 1 => Just(-255)];
         (
@@ -91,6 +91,63 @@ fn int8_operands() -> impl Strategy<Value = (usize, Vec<i16>, Vec<u8>, Vec<u8>)>
             proptest::collection::vec(any::<i32>(), outputs).prop_map(|b| i32_bytes(&b)),
         )
     })
+}
+
+/// Operands of a requantization: `(sums, multipliers, shifts, zero_point, low)`. Mostly
+/// right shifts only (the fast paths), sometimes any valid shift; sums over the whole i32
+/// range with the edge values; `low` the zero point (a fused ReLU) or -128.
+type RequantizeOperands = (Vec<i32>, Vec<u8>, Vec<u8>, i32, i32);
+
+fn requantize_operands() -> impl Strategy<Value = RequantizeOperands> {
+    (0usize..=40, any::<bool>(), -128i32..=127, any::<bool>()).prop_flat_map(
+        |(len, right_only, zero_point, relu)| {
+            let sum = prop_oneof![
+                4 => any::<i32>(),
+                4 => -100_000i32..=100_000,
+                4 => -300i32..=300, // with small shifts: many exact ties to round
+                1 => Just(i32::MAX),
+                1 => Just(i32::MIN),
+                1 => Just(0),
+            ];
+            let multiplier = prop_oneof![
+                4 => (1i32 << 30)..=i32::MAX,
+                1 => Just(1i32 << 30),
+                1 => Just(i32::MAX),
+            ];
+            let shift = if right_only {
+                prop_oneof![1 => -3i8..=0, 1 => -31i8..=0].boxed()
+            } else {
+                prop_oneof![1 => -3i8..=3, 1 => -31i8..=30].boxed()
+            };
+            (
+                proptest::collection::vec(sum, len),
+                proptest::collection::vec(multiplier, len).prop_map(|m| i32_bytes(&m)),
+                proptest::collection::vec(shift, len).prop_map(|s| i8_bytes(&s)),
+                Just(zero_point),
+                Just(if relu { zero_point } else { -128 }),
+            )
+        },
+    )
+}
+
+/// A requantization kernel.
+type RequantizeKernel = fn(&[i32], &[u8], &[u8], i32, i32, &mut [i8]);
+
+/// Checks a requantization kernel against the reference, bit for bit.
+fn check_requantize(kernel: RequantizeKernel, operands: &RequantizeOperands) {
+    let (sums, multipliers, shifts, zero_point, low) = operands;
+    let mut expected = vec![0; sums.len()];
+    tinymlp::kernels::reference::requantize(
+        sums,
+        multipliers,
+        shifts,
+        *zero_point,
+        *low,
+        &mut expected,
+    );
+    let mut got = vec![0; sums.len()];
+    kernel(sums, multipliers, shifts, *zero_point, *low, &mut got);
+    assert_eq!(got, expected, "{operands:?}");
 }
 
 fn f32_operands() -> impl Strategy<Value = (usize, Vec<f32>, Vec<u8>, Vec<u8>)> {
@@ -156,7 +213,8 @@ const F32_TABLE: &[F32Case] = &[
     (&[0.0, 0.0], 1, &[1.0, 1.0], &[-2.5], &[-2.5]),
 ];
 
-/// The int8 kernel tests for each `backend => module` (the module has `dense_int8`).
+/// The int8 kernel tests for each `backend => module` (the module has `dense_int8` and
+/// `requantize`).
 macro_rules! int8_kernel_tests {
     ($($backend:ident => $module:path),* $(,)?) => {$(
         mod $backend {
@@ -176,6 +234,11 @@ macro_rules! int8_kernel_tests {
                 #[test]
                 fn dense_int8_matches_reference((outputs, input, weights, bias) in int8_operands()) {
                     check_dense_int8(int8, &input, &weights, &bias, outputs);
+                }
+
+                #[test]
+                fn requantize_matches_reference(operands in requantize_operands()) {
+                    check_requantize(kernels::requantize, &operands);
                 }
             }
 
@@ -230,9 +293,54 @@ int8_kernel_tests! {
     selected_int8 => tinymlp::kernels,
 }
 
+/// The x86-64 kernels at each instruction set level, whatever this CPU would pick.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+mod x86_levels {
+    macro_rules! at_level {
+        ($name:ident, $level:expr) => {
+            pub mod $name {
+                use tinymlp::kernels::x86::{dense_int8_at, requantize_at, Level};
+
+                pub const LEVEL: Level = $level;
+
+                pub fn dense_int8<I: Iterator<Item = i16>>(
+                    input: I,
+                    weights: &[u8],
+                    bias: &[u8],
+                    out: &mut [i32],
+                ) {
+                    dense_int8_at(LEVEL, input, weights, bias, out);
+                }
+
+                pub fn requantize(
+                    sums: &[i32],
+                    multipliers: &[u8],
+                    shifts: &[u8],
+                    zero_point: i32,
+                    low: i32,
+                    out: &mut [i8],
+                ) {
+                    requantize_at(LEVEL, sums, multipliers, shifts, zero_point, low, out);
+                }
+            }
+        };
+    }
+    at_level!(sse2, Level::Sse2);
+    at_level!(avx2, Level::Avx2);
+
+    #[test]
+    fn says_whether_avx2_is_tested() {
+        // Without AVX2 the AVX2 instances run the SSE2 code: say so rather than pass quietly.
+        if !avx2::LEVEL.is_available() {
+            eprintln!("this CPU has no AVX2: the x86_avx2_int8 tests ran the SSE2 kernels");
+        }
+    }
+}
+
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 int8_kernel_tests! {
-    x86_int8 => tinymlp::kernels::x86,
+    x86_sse2_int8 => crate::x86_levels::sse2,
+    x86_avx2_int8 => crate::x86_levels::avx2,
 }
 
 f32_kernel_tests! {

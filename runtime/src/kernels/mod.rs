@@ -5,8 +5,8 @@
 //! reference walks one output at a time, exactly as the formula reads; the portable kernel
 //! walks four input rows at a time (contiguous, so it vectorizes) and skips inputs that are
 //! zero, which most MNIST pixels and many ReLU outputs are. Target-specific int8 kernels
-//! (`cortex_m`: DSP `SMLAD`; `x86`: SSE2 `pmaddwd`) replace the portable one where they
-//! apply, under the same tests. Integer kernels agree bit for
+//! (`cortex_m`: DSP `SMLAD`; `x86`: SSE2 or AVX2 `pmaddwd`, and an AVX2 requantization)
+//! replace the portable ones where they apply, under the same tests. Integer kernels agree bit for
 //! bit; f32 kernels add the same terms in the same order, and tests hold them to
 //! [`F32_TOLERANCE`].
 //!
@@ -40,6 +40,8 @@ pub const F32_TOLERANCE: f32 = 1e-5;
 ))]
 pub use cortex_m::{dense_int8, dense_int8_rows};
 pub use portable::dense_f32;
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+pub use portable::requantize;
 #[cfg(not(any(
     all(
         target_arch = "arm",
@@ -49,9 +51,9 @@ pub use portable::dense_f32;
     all(target_arch = "x86_64", target_feature = "sse2")
 )))]
 pub use portable::{dense_int8, dense_int8_rows};
-// SSE2 `pmaddwd` on x86-64 (baseline there: no runtime detection).
+// x86-64: SSE2 `pmaddwd` (the baseline) or AVX2, by run-time detection.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-pub use x86::{dense_int8, dense_int8_rows};
+pub use x86::{dense_int8, dense_int8_rows, requantize};
 
 /// Columns `columns` of each row of an input-major int8 matrix with `outputs` columns: the
 /// rows a kernel reads to compute one block of outputs (empty rows if out of range, which

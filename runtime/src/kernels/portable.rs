@@ -1,6 +1,8 @@
 //! Fast portable kernels: four input rows at a time over contiguous weights, skipping zero
 //! inputs. Plain Rust that LLVM vectorizes on every target (SSE2, wasm SIMD, Helium).
 
+use crate::fixed_point::multiply_by_right_shifted_multiplier;
+
 /// Input rows the kernels combine per pass over the outputs: each output is loaded and
 /// stored once per `ROWS` non-zero inputs instead of once per input.
 const ROWS: usize = 4;
@@ -95,6 +97,32 @@ where
             }
         }
     });
+}
+
+/// [`super::reference::requantize`], with the same results: when every shift is a right
+/// shift (hidden layers almost always scale down) the two roundings fold into one
+/// (`fixed_point::multiply_by_right_shifted_multiplier`).
+#[inline]
+pub fn requantize(
+    sums: &[i32],
+    multipliers: &[u8],
+    shifts: &[u8],
+    zero_point: i32,
+    low: i32,
+    out: &mut [i8],
+) {
+    if !shifts.iter().all(|&shift| shift as i8 <= 0) {
+        super::reference::requantize(sums, multipliers, shifts, zero_point, low, out);
+        return;
+    }
+    let (multipliers, _) = multipliers.as_chunks::<4>();
+    for (((out, &sum), multiplier), &shift) in out.iter_mut().zip(sums).zip(multipliers).zip(shifts)
+    {
+        let right = u32::from((shift as i8).unsigned_abs());
+        let multiplier = i32::from_le_bytes(*multiplier);
+        let scaled = multiply_by_right_shifted_multiplier(sum, multiplier, right);
+        *out = scaled.saturating_add(zero_point).max(low).min(127) as i8;
+    }
 }
 
 /// Calls `f` with the items of `rows` in groups of [`ROWS`], the last group shorter.

@@ -43,3 +43,25 @@ where
         *out = sum;
     }
 }
+
+/// `out[k] = clamp(zero_point + MBQM(sums[k], multipliers[k], shifts[k]), low, 127)`: the
+/// fixed-point step from a hidden layer's int32 sums to its int8 outputs, exactly as
+/// `FORMAT.md` states it (`low` is the output zero point for a fused ReLU, else `-128`).
+/// `multipliers` are little-endian i32, `shifts` i8, one per output.
+pub fn requantize(
+    sums: &[i32],
+    multipliers: &[u8],
+    shifts: &[u8],
+    zero_point: i32,
+    low: i32,
+    out: &mut [i8],
+) {
+    let (multipliers, _) = multipliers.as_chunks::<4>();
+    for (((out, &sum), multiplier), &shift) in out.iter_mut().zip(sums).zip(multipliers).zip(shifts)
+    {
+        let multiplier = i32::from_le_bytes(*multiplier);
+        let scaled =
+            crate::fixed_point::multiply_by_quantized_multiplier(sum, multiplier, shift as i8);
+        *out = scaled.saturating_add(zero_point).max(low).min(127) as i8;
+    }
+}

@@ -1,19 +1,12 @@
-//! Int8 dense kernel for x86-64 with SSE2 (part of the x86-64 baseline, so no runtime
-//! detection is needed), as CMSIS-NN pairs rows for `SMLAD` on Cortex-M.
+//! The SSE2 int8 accumulation (SSE2 is part of the x86-64 baseline: it always runs), as
+//! CMSIS-NN pairs rows for `SMLAD` on Cortex-M.
 //!
-//! The weights are input-major, so the contiguous direction is the outputs. The kernel
-//! gathers up to 64 non-zero inputs (zero inputs are skipped, as in the portable
-//! kernel), then walks the outputs in blocks of sixteen (then eight, then one), keeping a
-//! block's sums in registers across the whole batch. Two weight rows at a time are
+//! The outputs are walked in blocks of sixteen (then eight, then one), keeping a block's sums
+//! in registers across the whole batch of non-zero inputs. Two weight rows at a time are
 //! interleaved byte by byte and widened to 16-bit lanes, so that one `pmaddwd` computes
 //! `x0·w0[k] + x1·w1[k]` for four outputs at once: 32 multiply-accumulates in about 25
 //! instructions, and each output is loaded and stored once per batch instead of once per
 //! input.
-//!
-//! `pmaddwd` cannot overflow here (`|x| ≤ 255`, `|w| ≤ 128`), and the int32 sums wrap like
-//! the reference kernel's `wrapping_add`; integer addition modulo 2^32 does not depend on
-//! the order of the terms, so the results are bit-exact against
-//! [`super::reference::dense_int8`], which `tests/properties.rs` checks.
 //!
 //! The intrinsics take no pointers: values move between registers and memory through
 //! integers (`movq`, `movd`), so the only `unsafe` is the one call into the
@@ -27,60 +20,20 @@ use core::arch::x86_64::{
     _mm_unpacklo_epi8,
 };
 
-/// Non-zero inputs gathered before each pass over the outputs (a 1 KiB stack array).
-const BATCH: usize = 64;
+use super::BATCH;
 
-/// `out[k] = bias[k] + Σ_j input[j] · W[j][k]` with int8 weights, input-major, and int32
-/// little-endian bias. `input` yields the raw activations (pixels `0..=255` or int8
-/// `-128..=127`; any value in `-255..=255` is handled).
-///
-/// Same contract and results as [`super::portable::dense_int8`].
-#[inline]
-pub fn dense_int8<I>(input: I, weights: &[u8], bias: &[u8], out: &mut [i32])
-where
-    I: Iterator<Item = i16>,
-{
-    let outputs = out.len();
-    let rows = super::column_window(weights, outputs, 0..outputs);
-    dense_int8_rows(input, rows, bias, out);
-}
-
-/// [`dense_int8`] over the rows `rows` yields (see [`super::portable::dense_int8_rows`]).
-#[inline]
-pub fn dense_int8_rows<'w, I, R>(input: I, rows: R, bias: &[u8], out: &mut [i32])
-where
-    I: Iterator<Item = i16>,
-    R: Iterator<Item = &'w [u8]>,
-{
-    super::start_from_bias(out, bias);
-    let mut batch: [(i16, &[u8]); BATCH] = [(0, &[]); BATCH];
-    let mut len = 0;
-    for (x, row) in input.zip(rows) {
-        // Branch-free: every row is written, only a non-zero one is kept. Whether an input is
-        // zero follows no pattern a branch predictor learns (ReLU outputs, digit edges).
-        if let Some(slot) = batch.get_mut(len) {
-            *slot = (x, row);
-        }
-        len += usize::from(x != 0);
-        if len == BATCH {
-            accumulate_sse2(&batch, out);
-            len = 0;
-        }
-    }
-    accumulate_sse2(batch.get(..len).unwrap_or_default(), out);
-}
-
+/// Adds `Σ x · row[k]` over `rows` to every `out[k]`.
 #[inline(always)]
-fn accumulate_sse2(rows: &[(i16, &[u8])], out: &mut [i32]) {
-    // SAFETY: `accumulate` needs SSE2, and this module is only compiled when the target has
+pub(super) fn accumulate(rows: &[(i16, &[u8])], out: &mut [i32]) {
+    // SAFETY: `accumulate_with_sse2` needs SSE2, and this module is only compiled when the target has
     // SSE2 (`cfg(target_feature = "sse2")` on `mod x86`, true of every x86-64 target).
-    unsafe { accumulate(rows, out) }
+    unsafe { accumulate_with_sse2(rows, out) }
 }
 
 /// Adds `Σ x · row[k]` over `rows` to every `out[k]`: blocks of sixteen outputs, then one
 /// of eight, then one at a time.
 #[target_feature(enable = "sse2")]
-fn accumulate(rows: &[(i16, &[u8])], out: &mut [i32]) {
+fn accumulate_with_sse2(rows: &[(i16, &[u8])], out: &mut [i32]) {
     if rows.is_empty() {
         return;
     }
@@ -235,42 +188,4 @@ fn lanes(v: __m128i) -> [i32; 4] {
         _mm_cvtsi128_si32(_mm_shuffle_epi32::<0b10_10_10_10>(v)),
         _mm_cvtsi128_si32(_mm_shuffle_epi32::<0b11_11_11_11>(v)),
     ]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Small enough for Miri (`cargo +nightly miri test -p tinymlp --lib kernels::x86`):
-    /// every block size and a batch boundary, against the reference kernel.
-    #[test]
-    fn matches_reference_across_block_and_batch_boundaries() {
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        for (inputs, outputs) in [(1, 1), (3, 7), (5, 8), (9, 16), (2, 25), (70, 41), (131, 3)] {
-            let input: std::vec::Vec<i16> = (0..inputs)
-                .map(|_| match next() % 4 {
-                    0 => 0,
-                    _ => (next() % 511) as i16 - 255,
-                })
-                .collect();
-            let weights: std::vec::Vec<u8> = (0..inputs * outputs).map(|_| next() as u8).collect();
-            let bias: std::vec::Vec<u8> = (0..outputs * 4).map(|_| next() as u8).collect();
-            let mut expected = std::vec![0; outputs];
-            super::super::reference::dense_int8(
-                input.iter().copied(),
-                &weights,
-                &bias,
-                &mut expected,
-            );
-            let mut got = std::vec![0; outputs];
-            dense_int8(input.iter().copied(), &weights, &bias, &mut got);
-            assert_eq!(got, expected, "{inputs}x{outputs}");
-        }
-    }
 }

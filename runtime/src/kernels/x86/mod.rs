@@ -1,0 +1,247 @@
+//! Int8 kernels for x86-64: SSE2 (the x86-64 baseline, always there) and AVX2, picked at
+//! run time by CPUID (through `cpufeatures`, which works without `std` and caches the answer
+//! in an atomic), so one build runs everywhere and uses what the CPU has.
+//!
+//! The weights are input-major, so the contiguous direction is the outputs. The dense kernel
+//! gathers up to [`BATCH`] non-zero inputs (zero inputs are skipped, as in the portable
+//! kernel), then walks the outputs in blocks, keeping a block's sums in registers across the
+//! whole batch: two weight rows at a time are interleaved byte by byte and widened to 16-bit
+//! lanes, so that one `pmaddwd` computes `x0·w0[k] + x1·w1[k]` for several outputs at once
+//! (four with SSE2, eight with AVX2).
+//!
+//! `pmaddwd` cannot overflow here (`|x| ≤ 255`, `|w| ≤ 128`), and the int32 sums wrap like
+//! the reference kernel's `wrapping_add`; integer addition modulo 2^32 does not depend on
+//! the order of the terms, so the results are bit-exact against
+//! [`super::reference::dense_int8`]. The AVX2 requantization computes TFLite's two roundings
+//! in 32-bit lanes and agrees bit for bit with [`super::reference::requantize`].
+//! `tests/properties.rs` checks both levels.
+
+mod avx2;
+mod sse2;
+
+/// Non-zero inputs gathered before each pass over the outputs (a 1 KiB stack array).
+const BATCH: usize = 64;
+
+cpufeatures::new!(avx2_detection, "avx2");
+
+/// An x86-64 instruction set level the kernels can run at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// SSE2: every x86-64 CPU.
+    Sse2,
+    /// AVX2: most x86-64 CPUs since 2013-2015.
+    Avx2,
+}
+
+impl Level {
+    /// The best level this CPU runs (detected once, then read from an atomic).
+    #[inline]
+    pub fn detect() -> Level {
+        if avx2_detection::get() {
+            Level::Avx2
+        } else {
+            Level::Sse2
+        }
+    }
+
+    /// Whether this CPU runs `self`. Asking a kernel for a level the CPU lacks runs it at
+    /// [`Level::Sse2`] instead.
+    pub fn is_available(self) -> bool {
+        match self {
+            Level::Sse2 => true,
+            Level::Avx2 => avx2_detection::get(),
+        }
+    }
+}
+
+/// `out[k] = bias[k] + Σ_j input[j] · W[j][k]` with int8 weights, input-major, and int32
+/// little-endian bias. `input` yields the raw activations (pixels `0..=255` or int8
+/// `-128..=127`; any value in `-255..=255` is handled).
+///
+/// Same contract and results as [`super::portable::dense_int8`].
+#[inline]
+pub fn dense_int8<I>(input: I, weights: &[u8], bias: &[u8], out: &mut [i32])
+where
+    I: Iterator<Item = i16>,
+{
+    dense_int8_at(Level::detect(), input, weights, bias, out);
+}
+
+/// [`dense_int8`] at `level` (for tests and benchmarks).
+#[inline]
+pub fn dense_int8_at<I>(level: Level, input: I, weights: &[u8], bias: &[u8], out: &mut [i32])
+where
+    I: Iterator<Item = i16>,
+{
+    let outputs = out.len();
+    let rows = super::column_window(weights, outputs, 0..outputs);
+    dense_int8_rows_at(level, input, rows, bias, out);
+}
+
+/// [`dense_int8`] over the rows `rows` yields (see [`super::portable::dense_int8_rows`]).
+#[inline]
+pub fn dense_int8_rows<'w, I, R>(input: I, rows: R, bias: &[u8], out: &mut [i32])
+where
+    I: Iterator<Item = i16>,
+    R: Iterator<Item = &'w [u8]>,
+{
+    dense_int8_rows_at(Level::detect(), input, rows, bias, out);
+}
+
+fn dense_int8_rows_at<'w, I, R>(level: Level, input: I, rows: R, bias: &[u8], out: &mut [i32])
+where
+    I: Iterator<Item = i16>,
+    R: Iterator<Item = &'w [u8]>,
+{
+    // The AVX2 kernel itself falls back to SSE2 on a CPU without AVX2.
+    let accumulate = match level {
+        Level::Avx2 => avx2::accumulate,
+        Level::Sse2 => sse2::accumulate,
+    };
+    super::start_from_bias(out, bias);
+    let mut batch: [(i16, &[u8]); BATCH] = [(0, &[]); BATCH];
+    let mut len = 0;
+    for (x, row) in input.zip(rows) {
+        // Branch-free: every row is written, only a non-zero one is kept. Whether an input is
+        // zero follows no pattern a branch predictor learns (ReLU outputs, digit edges).
+        if let Some(slot) = batch.get_mut(len) {
+            *slot = (x, row);
+        }
+        len += usize::from(x != 0);
+        if len == BATCH {
+            accumulate(&batch, out);
+            len = 0;
+        }
+    }
+    accumulate(batch.get(..len).unwrap_or_default(), out);
+}
+
+/// The fixed-point step from int32 sums to int8 outputs, bit-exact with
+/// [`super::reference::requantize`] (same arguments).
+#[inline]
+pub fn requantize(
+    sums: &[i32],
+    multipliers: &[u8],
+    shifts: &[u8],
+    zero_point: i32,
+    low: i32,
+    out: &mut [i8],
+) {
+    requantize_at(
+        Level::detect(),
+        sums,
+        multipliers,
+        shifts,
+        zero_point,
+        low,
+        out,
+    );
+}
+
+/// [`requantize`] at `level` (for tests and benchmarks).
+#[inline]
+pub fn requantize_at(
+    level: Level,
+    sums: &[i32],
+    multipliers: &[u8],
+    shifts: &[u8],
+    zero_point: i32,
+    low: i32,
+    out: &mut [i8],
+) {
+    match level {
+        Level::Avx2 => avx2::requantize(sums, multipliers, shifts, zero_point, low, out),
+        Level::Sse2 => super::portable::requantize(sums, multipliers, shifts, zero_point, low, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Small enough for Miri (`cargo +nightly miri test -p tinymlp --lib kernels::x86`):
+    /// every block size and a batch boundary, against the reference kernel, at every level
+    /// this CPU has (Miri reports no AVX2, so there it checks SSE2).
+    #[test]
+    fn matches_reference_across_block_and_batch_boundaries() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let shapes = [
+            (1, 1),
+            (3, 7),
+            (5, 8),
+            (9, 16),
+            (2, 25),
+            (70, 41),
+            (131, 3),
+            (67, 96),
+        ];
+        for (inputs, outputs) in shapes {
+            let input: std::vec::Vec<i16> = (0..inputs)
+                .map(|_| match next() % 4 {
+                    0 => 0,
+                    _ => (next() % 511) as i16 - 255,
+                })
+                .collect();
+            let weights: std::vec::Vec<u8> = (0..inputs * outputs).map(|_| next() as u8).collect();
+            let bias: std::vec::Vec<u8> = (0..outputs * 4).map(|_| next() as u8).collect();
+            let mut expected = std::vec![0; outputs];
+            super::super::reference::dense_int8(
+                input.iter().copied(),
+                &weights,
+                &bias,
+                &mut expected,
+            );
+            for level in [Level::Sse2, Level::Avx2] {
+                let mut got = std::vec![0; outputs];
+                dense_int8_at(level, input.iter().copied(), &weights, &bias, &mut got);
+                assert_eq!(got, expected, "{inputs}x{outputs} {level:?}");
+            }
+        }
+    }
+
+    /// Also small enough for Miri: blocks of eight and a tail, right shifts only (the AVX2
+    /// path) and with a left shift (the portable path), against the reference.
+    #[test]
+    fn requantize_matches_reference() {
+        let sums: std::vec::Vec<i32> = (0..19)
+            .map(|i: i32| i.wrapping_mul(-7_919_123).wrapping_add(i * i * 31))
+            .chain([i32::MIN, i32::MAX, 0, -1, 1, 6, -6])
+            .collect();
+        let multipliers: std::vec::Vec<u8> = (0..sums.len() as i32)
+            .flat_map(|i| ((1 << 30) + i * 37_000_001).to_le_bytes())
+            .collect();
+        for (left, zero_point, low) in [(false, -128, -128), (false, 5, 5), (true, 0, -128)] {
+            let shifts: std::vec::Vec<u8> = (0..sums.len())
+                .map(|i| if left && i == 3 { 2 } else { (i % 32) as u8 }.wrapping_neg())
+                .collect();
+            let mut expected = std::vec![0; sums.len()];
+            super::super::reference::requantize(
+                &sums,
+                &multipliers,
+                &shifts,
+                zero_point,
+                low,
+                &mut expected,
+            );
+            for level in [Level::Sse2, Level::Avx2] {
+                let mut got = std::vec![0; sums.len()];
+                requantize_at(
+                    level,
+                    &sums,
+                    &multipliers,
+                    &shifts,
+                    zero_point,
+                    low,
+                    &mut got,
+                );
+                assert_eq!(got, expected, "{level:?} left shift {left}");
+            }
+        }
+    }
+}
