@@ -114,6 +114,58 @@ fn bench_inference(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    #[cfg(target_arch = "x86_64")]
+    bench_x86_levels(c, &int8, &images);
+}
+
+/// The int8 model's first layer (784 -> 512) and its requantization at each x86-64 level:
+/// what a CPU without AVX2 gets (SSE2) against what the model above ran (the detected one).
+#[cfg(target_arch = "x86_64")]
+fn bench_x86_levels(c: &mut Criterion, model: &Model<'_>, images: &[Vec<u8>]) {
+    use tinymlp::kernels::x86::{dense_int8_at, requantize_at, Level};
+    use tinymlp::Params;
+
+    let Params::Int8(first) = &model.layers()[0].params else {
+        return;
+    };
+    let Some(requantization) = first.requantization else {
+        return;
+    };
+    let zero_point = requantization.output.zero_point;
+    let mut group = c.benchmark_group("first_layer_784_512");
+    let mut sums = [0i32; 512];
+    let mut out = [0i8; 512];
+    for level in [Level::Sse2, Level::Avx2] {
+        if !level.is_available() {
+            eprintln!("{level:?}: not on this CPU, skipped");
+            continue;
+        }
+        let mut next = 0;
+        group.bench_function(format!("{level:?}/dense"), |b| {
+            b.iter(|| {
+                next = (next + 1) % images.len();
+                let pixels = black_box(&images[next]).iter().map(|&p| i16::from(p));
+                dense_int8_at(level, pixels, first.weights, first.bias, &mut sums);
+                black_box(sums[0])
+            })
+        });
+        group.bench_function(format!("{level:?}/requantize"), |b| {
+            b.iter(|| {
+                requantize_at(
+                    level,
+                    black_box(&sums),
+                    requantization.multipliers,
+                    requantization.shifts,
+                    zero_point,
+                    zero_point,
+                    &mut out,
+                );
+                black_box(out[0])
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench_inference);
