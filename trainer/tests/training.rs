@@ -311,3 +311,110 @@ fn cuda_device_is_an_error_or_works_never_a_panic() {
     let (backend, note) = trainer::backend::create(trainer::Device::Auto).unwrap();
     assert!(note.contains(&backend.device_name()), "{note}");
 }
+
+/// Trains `sizes` for two epochs on `threads` threads; returns the parameters, the epoch
+/// losses and the test evaluation.
+fn train_with_threads(
+    sizes: &[usize],
+    optimizer: Optimizer,
+    threads: usize,
+) -> (Parameters, Vec<f32>, trainer::backend::Evaluation) {
+    let train = Arc::new(common::synthetic(300, 5, 11));
+    let test = Arc::new(common::synthetic(100, 5, 12));
+    let mut backend = CpuBackend::with_threads(threads).unwrap();
+    let train_id = backend.load_dataset(&train).unwrap();
+    let test_id = backend.load_dataset(&test).unwrap();
+    let parameters = Parameters::glorot_uniform(sizes, &mut Rng::new(5));
+    backend.set_parameters(&parameters, &optimizer).unwrap();
+    let mut order: Vec<u32> = (0..train.len() as u32).collect();
+    let mut rng = Rng::new(6);
+    let mut losses = Vec::new();
+    for epoch in 1..=2 {
+        rng.shuffle(&mut order);
+        let plan = EpochPlan {
+            epoch,
+            dataset: train_id,
+            order: &order,
+            // 300 = 4 * 70 + 20: a short last batch.
+            batch_size: 70,
+        };
+        let stats = backend
+            .train_epoch(plan, &mut |_| ControlFlow::Continue(()))
+            .unwrap();
+        losses.push(stats.loss);
+    }
+    let evaluation = backend.evaluate(test_id).unwrap();
+    (backend.parameters().unwrap(), losses, evaluation)
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    // Hidden widths across several chunks of 128 units, not multiples of 16; one, two and
+    // three layers; two optimizers (one with two state slots).
+    let shapes: [&[usize]; 4] = [&[64, 300, 5], &[64, 200, 7, 5], &[64, 5], &[64, 12, 5]];
+    let optimizers = [
+        Optimizer::default(),
+        Optimizer::from_name("adam", Some(0.01)).unwrap(),
+    ];
+    for sizes in shapes {
+        for optimizer in optimizers {
+            let (parameters, losses, evaluation) = train_with_threads(sizes, optimizer, 1);
+            assert!(
+                losses.iter().all(|l| l.is_finite()),
+                "{sizes:?}: {losses:?}"
+            );
+            for threads in [2, 3, 5] {
+                let other = train_with_threads(sizes, optimizer, threads);
+                assert_eq!(other.1, losses, "{sizes:?} {optimizer:?} threads {threads}");
+                assert_eq!(
+                    other.2, evaluation,
+                    "{sizes:?} {optimizer:?} threads {threads}"
+                );
+                // Bit for bit, every parameter.
+                assert!(
+                    other.0 == parameters,
+                    "{sizes:?} {optimizer:?}: parameters differ with {threads} threads"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gradients_match_the_reference_for_one_and_two_layers() {
+    let data = Arc::new(common::synthetic(40, 5, 3));
+    let images: Vec<Vec<f32>> = (0..data.len())
+        .map(|i| {
+            data.image(i)
+                .iter()
+                .map(|&p| f32::from(p) * PIXEL_SCALE)
+                .collect()
+        })
+        .collect();
+    for sizes in [&[64, 5][..], &[64, 300, 5]] {
+        let mut rng = Rng::new(8);
+        let mut parameters = Parameters::glorot_uniform(sizes, &mut rng);
+        for layer in &mut parameters.layers {
+            layer
+                .bias
+                .iter_mut()
+                .for_each(|b| *b = rng.uniform(-0.1, 0.1));
+        }
+        let gradient = backend_gradient(&parameters, &data);
+        let (_, reference) =
+            trainer::backend::cpu::reference_loss_and_gradient(&parameters, &images, &data.labels);
+        for (got, want) in gradient.layers.iter().zip(&reference.layers) {
+            let all = got
+                .weights
+                .iter()
+                .chain(&got.bias)
+                .zip(want.weights.iter().chain(&want.bias));
+            for (g, w) in all {
+                assert!(
+                    (g - w).abs() < 1e-6,
+                    "{sizes:?}: backend {g}, reference {w}"
+                );
+            }
+        }
+    }
+}

@@ -1,18 +1,39 @@
-//! The CPU backend: ndarray tensors, a sparse first layer, 2 threads through rayon.
+//! The CPU backend: a sparse first layer split by hidden units across threads, small dense
+//! products around it, ndarray for any further dense layers.
 //!
 //! MNIST pixels are about 81 % zeros, so the first layer never touches them: each dataset
 //! is kept once as compressed rows of `(pixel index, value)` pairs, the forward product
 //! adds one weight row per non-zero pixel (`h += x_j * W[j, :]`, W input-major), and the
-//! weight gradient `dW = Xᵀ·dH` adds `x_j * dH[r, :]` into row `j`. Both give the dense
-//! result with a fifth of the work. Later layers are dense (`ndarray`'s matrix product).
-//! The first layer's gradient, optimizer update and gradient reset run fused per thread
-//! over a range of weight rows, chosen so each thread sees as many non-zero pixels.
+//! weight gradient `dW = Xᵀ·dH` sums `x_j * dH[r, :]` over the samples `r` of the batch
+//! whose pixel `j` is non-zero (the batch's compressed columns, built in step 1 below while
+//! the samples are in cache). Both give the dense result with a fifth of the work.
+//!
+//! Threads split the first layer's hidden units into contiguous shards: each thread owns
+//! its shard of the first layer's weights, bias and optimizer state, the matching rows of
+//! the second layer's weights, and its shard of the batch's hidden activations and their
+//! gradient. A training step is then:
+//!
+//! 1. every thread: its hidden units for the batch, and their part of the second layer's
+//!    sums, in fixed chunks of [`CHUNK`] hidden units; each thread also sorts its share of
+//!    the batch's samples by pixel;
+//! 2. the calling thread: adds the chunks in chunk order (so the logits have the same bits
+//!    for any thread count), softmax and cross-entropy, the gradient of the second layer's
+//!    output, the second layer's bias and any later layers;
+//! 3. every thread: its hidden units' gradient, then the gradient and optimizer update of
+//!    its shard of the second layer's rows and of the first layer (fused, a row at a time),
+//!    while — in the same hand-off — starting step 1 of the next batch.
+//!
+//! So a step costs one hand-off between threads; the weights a thread updates stay in its
+//! own core's cache. The helper threads live for one epoch and wait by spinning briefly,
+//! then blocking.
 
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
+use std::sync::mpsc::{self, Receiver, RecvError, Sender, TryRecvError};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 use crate::backend::{
@@ -23,26 +44,31 @@ use crate::error::{Error, Result};
 use crate::optimizer::{Optimizer, StepScalars};
 use crate::params::{DenseParams, Parameters};
 
-/// The real value of a pixel is `p * PIXEL_SCALE`, as the tinymlp runtime computes it.
-pub const PIXEL_SCALE: f32 = 1.0 / 255.0;
+mod kernels;
+
+pub use kernels::PIXEL_SCALE;
+use kernels::{Aligned, LANES};
 
 /// Samples per block when evaluating.
 const EVAL_BLOCK: usize = 512;
+
+/// Hidden units of the first layer whose products with the second layer are summed
+/// together before the chunks are added in order; shards are whole chunks, so the sums do
+/// not depend on the number of threads.
+pub const CHUNK: usize = 128;
+
+/// How long a thread spins waiting for the other threads before it blocks (a step takes
+/// about a millisecond; the waits inside one are tens of microseconds).
+const SPIN: Duration = Duration::from_micros(300);
 
 /// The CPU training backend.
 #[derive(Debug)]
 pub struct CpuBackend {
     datasets: Vec<SparseSet>,
-    layers: Vec<Layer>,
+    net: Option<Net>,
     optimizer: Optimizer,
     step: u64,
     threads: usize,
-    /// Activations of every layer for the current batch (`batch x outputs`).
-    activations: Vec<Array2<f32>>,
-    /// Gradient of the loss with respect to every layer's pre-activation output.
-    deltas: Vec<Array2<f32>>,
-    /// The current batch's first-layer input by pixel.
-    columns: BatchColumns,
 }
 
 /// A dataset in compressed-row form (non-zero pixels only).
@@ -55,10 +81,82 @@ struct SparseSet {
     indices: Vec<u16>,
     /// Pixel value of each entry (never 0).
     values: Vec<u8>,
-    /// Per thread, the first pixel index of its range of first-layer weight rows.
-    row_splits: Vec<usize>,
 }
 
+impl SparseSet {
+    /// Where sample `i`'s entries lie in `indices` and `values`.
+    fn range(&self, sample: u32) -> Range<usize> {
+        self.offsets[sample as usize] as usize..self.offsets[sample as usize + 1] as usize
+    }
+}
+
+/// The model's parameters, optimizer state and batch buffers.
+#[derive(Debug)]
+struct Net {
+    /// Inputs of the first layer (pixels).
+    inputs: usize,
+    /// Outputs of the first layer.
+    hidden: usize,
+    /// The first layer (and the second layer's rows) by hidden units, one shard a thread.
+    shards: Vec<Shard>,
+    /// The second layer's bias, when there is a second layer.
+    second: Option<SecondLayer>,
+    /// The third layer on, dense.
+    dense: Vec<Layer>,
+    /// The buffers of the steps between the two parallel parts.
+    middle: Middle,
+}
+
+/// The second layer's outputs and bias (its weights live in the shards).
+#[derive(Debug)]
+struct SecondLayer {
+    outputs: usize,
+    bias: Aligned,
+    bias_slots: Vec<Aligned>,
+}
+
+/// A contiguous range of the first layer's hidden units with everything that belongs to
+/// them. Rows are padded to a multiple of 16 floats (`stride`) so each starts on a cache
+/// line; the padding stays zero.
+#[derive(Debug)]
+struct Shard {
+    /// Position among the shards.
+    index: usize,
+    params: ShardParams,
+    weight_slots: Vec<Aligned>,
+    bias_slots: Vec<Aligned>,
+    second_slots: Vec<Aligned>,
+    /// The batch's hidden activations, `rows x stride`.
+    hidden: Aligned,
+    /// Their gradient, `rows x stride`.
+    delta: Aligned,
+    /// One row's gradient.
+    grad: Aligned,
+    /// What step 1 hands to the calling thread: per chunk, the second layer's partial sums
+    /// (`rows x outputs`); without a second layer, the logits (`rows x width`).
+    out: Vec<f32>,
+    /// This shard's share of the columns of the last two batches (even, odd).
+    parts: [Arc<BatchPart>; 2],
+}
+
+/// The parameters a forward pass reads.
+#[derive(Debug)]
+struct ShardParams {
+    /// First hidden unit (a multiple of [`CHUNK`]).
+    start: usize,
+    /// Number of hidden units.
+    width: usize,
+    /// `width` rounded up to a multiple of 16.
+    stride: usize,
+    /// First-layer weights `[inputs][stride]`.
+    weights: Aligned,
+    /// First-layer bias `[stride]`.
+    bias: Aligned,
+    /// Second-layer weights, output-major: `[outputs][stride]`, `[k][c]` is `W2[start + c][k]`.
+    second: Aligned,
+}
+
+/// A dense layer after the second one (input-major, ndarray products).
 #[derive(Debug)]
 struct Layer {
     inputs: usize,
@@ -71,28 +169,614 @@ struct Layer {
     bias_slots: Vec<Vec<f32>>,
 }
 
-impl SparseSet {
-    /// Where sample `i`'s entries lie in `indices` and `values`.
-    fn range(&self, sample: u32) -> (usize, usize) {
-        (
-            self.offsets[sample as usize] as usize,
-            self.offsets[sample as usize + 1] as usize,
-        )
+/// Buffers of the calling thread's part of a step.
+#[derive(Debug, Default)]
+struct Middle {
+    /// The second layer's output (pre-activation), or the first layer's logits.
+    sums: Array2<f32>,
+    /// Activations of the later layers (the second layer's ReLU output first).
+    activations: Vec<Array2<f32>>,
+    /// Gradient with respect to each later layer's output.
+    deltas: Vec<Array2<f32>>,
+    /// Gradient with respect to `sums`, shared with the other threads for step 3.
+    delta_out: Arc<Vec<f32>>,
+    /// Labels of the batch.
+    labels: Vec<u8>,
+    /// Bias gradient of the second layer.
+    bias_grad: Vec<f32>,
+}
+
+/// A share of a batch's samples in compressed-column form: for pixel `j`, the entries
+/// `starts[j]..starts[j + 1]` of `rows` (position in the batch, ascending) and `values`.
+#[derive(Debug, Default, Clone)]
+struct BatchPart {
+    starts: Vec<u32>,
+    rows: Vec<u16>,
+    values: Vec<u8>,
+}
+
+impl BatchPart {
+    fn column(&self, pixel: usize) -> (&[u16], &[u8]) {
+        let range = self.starts[pixel] as usize..self.starts[pixel + 1] as usize;
+        (&self.rows[range.clone()], &self.values[range])
+    }
+}
+
+/// What every thread reads during an epoch.
+struct Context<'a> {
+    set: &'a SparseSet,
+    order: &'a [u32],
+    batch_size: usize,
+    optimizer: Optimizer,
+    inputs: usize,
+    /// Outputs of the second layer, if there is one.
+    second_outputs: Option<usize>,
+    /// Outputs of the first layer (the row stride of `delta_out` without a second layer).
+    hidden: usize,
+    /// Number of shards (threads).
+    shards: usize,
+}
+
+impl Context<'_> {
+    fn batch(&self, index: usize) -> &[u32] {
+        let start = index * self.batch_size;
+        &self.order[start..(start + self.batch_size).min(self.order.len())]
+    }
+
+    /// The positions in a batch of `rows` samples whose columns shard `shard` sorts.
+    fn share(&self, rows: usize, shard: usize) -> Range<usize> {
+        rows * shard / self.shards..rows * (shard + 1) / self.shards
+    }
+}
+
+/// Step 3's inputs for one batch.
+#[derive(Clone)]
+struct Backward {
+    batch: usize,
+    scalars: StepScalars,
+    /// Gradient of the loss with respect to the second layer's output (`rows x outputs`),
+    /// or the first layer's logits.
+    delta_out: Arc<Vec<f32>>,
+    /// The batch's columns, every shard's share in shard order.
+    parts: Vec<Arc<BatchPart>>,
+}
+
+/// What a helper thread does next: step 3 of one batch and/or step 1 of the next.
+struct Job {
+    backward: Option<Backward>,
+    forward: Option<usize>,
+    /// The buffer the helper last handed over, for reuse.
+    out: Vec<f32>,
+}
+
+/// What a helper thread hands back after a job: its step-1 output and its share of the
+/// batch's columns.
+type Done = (Vec<f32>, Arc<BatchPart>);
+
+/// The calling thread's end of a helper thread.
+struct Link {
+    jobs: Sender<Job>,
+    done: Receiver<Done>,
+    out: Vec<f32>,
+    part: Arc<BatchPart>,
+}
+
+/// Receives from `channel`, spinning for up to [`SPIN`] before blocking.
+fn receive<T>(channel: &Receiver<T>) -> std::result::Result<T, RecvError> {
+    let started = Instant::now();
+    let mut spins = 0u32;
+    loop {
+        match channel.try_recv() {
+            Ok(value) => return Ok(value),
+            Err(TryRecvError::Disconnected) => return Err(RecvError),
+            Err(TryRecvError::Empty) => {}
+        }
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(64) && started.elapsed() > SPIN {
+            return channel.recv();
+        }
+        std::hint::spin_loop();
+    }
+}
+
+fn helper(shard: &mut Shard, context: &Context<'_>, jobs: Receiver<Job>, done: Sender<Done>) {
+    while let Ok(job) = receive(&jobs) {
+        shard.out = job.out;
+        if let Some(backward) = job.backward {
+            shard.backward(context, &backward);
+        }
+        let part = match job.forward {
+            Some(batch) => shard.forward(context, batch),
+            None => Arc::default(),
+        };
+        if done.send((std::mem::take(&mut shard.out), part)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs `update` on `weights[range]`, its gradient and the same range of every slot.
+fn apply(
+    optimizer: &Optimizer,
+    scalars: StepScalars,
+    weights: &mut [f32],
+    gradient: &[f32],
+    slots: &mut [Aligned],
+    range: Range<usize>,
+) {
+    let weights = &mut weights[range.clone()];
+    match slots {
+        [] => optimizer.update(scalars, weights, gradient, &mut []),
+        [a] => optimizer.update(
+            scalars,
+            weights,
+            gradient,
+            &mut [&mut a.as_mut_slice()[range]],
+        ),
+        [a, b] => optimizer.update(
+            scalars,
+            weights,
+            gradient,
+            &mut [
+                &mut a.as_mut_slice()[range.clone()],
+                &mut b.as_mut_slice()[range],
+            ],
+        ),
+        slots => {
+            let mut views: Vec<&mut [f32]> = slots
+                .iter_mut()
+                .map(|s| &mut s.as_mut_slice()[range.clone()])
+                .collect();
+            optimizer.update(scalars, weights, gradient, &mut views);
+        }
+    }
+}
+
+impl ShardParams {
+    /// Step 1 for `samples`: the hidden activations into `hidden` (`rows x stride`) and
+    /// what the calling thread needs into `out`.
+    ///
+    /// With `part`, also sorts the samples at positions `share` by pixel into it.
+    fn forward(
+        &self,
+        set: &SparseSet,
+        samples: &[u32],
+        second_outputs: Option<usize>,
+        hidden: &mut Aligned,
+        out: &mut Vec<f32>,
+        mut part: Option<(&mut BatchPart, Range<usize>)>,
+    ) {
+        let (stride, width) = (self.stride, self.width);
+        let rows = samples.len();
+        if hidden.len() != rows * stride {
+            *hidden = Aligned::filled(rows * stride, 0.0);
+        }
+        let hidden = hidden.as_mut_slice();
+        let weights = self.weights.as_slice();
+        let bias = self.bias.as_slice();
+        let pixels = self.weights.len() / stride.max(1);
+        if let Some((part, _)) = part.as_mut() {
+            part.starts.clear();
+            part.starts.resize(pixels + 1, 0);
+        }
+        for (r, (row, &sample)) in hidden.chunks_exact_mut(stride).zip(samples).enumerate() {
+            let range = set.range(sample);
+            let indices = &set.indices[range.clone()];
+            kernels::sparse_forward(
+                row,
+                bias,
+                indices,
+                &set.values[range],
+                weights,
+                second_outputs.is_some(),
+            );
+            if let Some((part, share)) = part.as_mut() {
+                if share.contains(&r) {
+                    for &j in indices {
+                        part.starts[j as usize + 1] += 1;
+                    }
+                }
+            }
+        }
+        if let Some((part, share)) = part {
+            for j in 0..pixels {
+                part.starts[j + 1] += part.starts[j];
+            }
+            let total = part.starts[pixels] as usize;
+            part.rows.resize(total, 0);
+            part.values.resize(total, 0);
+            let mut next = part.starts.clone();
+            for r in share {
+                let range = set.range(samples[r]);
+                for (&j, &v) in set.indices[range.clone()].iter().zip(&set.values[range]) {
+                    let at = &mut next[j as usize];
+                    part.rows[*at as usize] = r as u16;
+                    part.values[*at as usize] = v;
+                    *at += 1;
+                }
+            }
+        }
+        out.clear();
+        match second_outputs {
+            Some(outputs) => {
+                let second = self.second.as_slice();
+                for chunk in (0..width).step_by(CHUNK) {
+                    let columns = chunk..(chunk + CHUNK).min(width);
+                    for row in hidden.chunks_exact(stride) {
+                        let h = &row[columns.clone()];
+                        for k in 0..outputs {
+                            let w = &second[k * stride..][columns.clone()];
+                            out.push(kernels::dot(h, w));
+                        }
+                    }
+                }
+            }
+            None => {
+                for row in hidden.chunks_exact(stride) {
+                    out.extend_from_slice(&row[..width]);
+                }
+            }
+        }
+    }
+}
+
+impl Shard {
+    /// Step 1 of batch `batch`; returns this shard's share of the batch's columns.
+    fn forward(&mut self, context: &Context<'_>, batch: usize) -> Arc<BatchPart> {
+        let samples = context.batch(batch);
+        let share = context.share(samples.len(), self.index);
+        // The other shards read the part of the batch before (step 3) while this one is
+        // built: alternate between two.
+        let slot = &mut self.parts[batch % 2];
+        let part = Arc::make_mut(slot);
+        self.params.forward(
+            context.set,
+            samples,
+            context.second_outputs,
+            &mut self.hidden,
+            &mut self.out,
+            Some((part, share)),
+        );
+        Arc::clone(slot)
+    }
+
+    /// Step 3: gradients and updates of this shard's parameters for `job.batch`, whose
+    /// step 1 this shard ran last.
+    fn backward(&mut self, context: &Context<'_>, job: &Backward) {
+        let optimizer = &context.optimizer;
+        let scalars = job.scalars;
+        let ShardParams {
+            start,
+            width,
+            stride,
+            weights,
+            bias,
+            second,
+        } = &mut self.params;
+        let (start, width, stride) = (*start, *width, *stride);
+        let rows = context.batch(job.batch).len();
+        if self.delta.len() != rows * stride {
+            self.delta = Aligned::filled(rows * stride, 0.0);
+        }
+        if self.grad.len() != stride {
+            self.grad = Aligned::filled(stride, 0.0);
+        }
+        let delta = self.delta.as_mut_slice();
+        let hidden = self.hidden.as_slice();
+        let grad = self.grad.as_mut_slice();
+        let delta_out = &job.delta_out[..];
+
+        match context.second_outputs {
+            Some(outputs) => {
+                // The hidden units' gradient, with the second layer's weights before
+                // their update.
+                let second_weights = second.as_mut_slice();
+                for (r, (d, h)) in delta
+                    .chunks_exact_mut(stride)
+                    .zip(hidden.chunks_exact(stride))
+                    .enumerate()
+                {
+                    d.fill(0.0);
+                    for k in 0..outputs {
+                        let w = &second_weights[k * stride..][..stride];
+                        kernels::axpy(d, delta_out[r * outputs + k], w);
+                    }
+                    kernels::relu_mask(d, h);
+                }
+                // The second layer's rows, output by output.
+                for k in 0..outputs {
+                    grad.fill(0.0);
+                    for (r, h) in hidden.chunks_exact(stride).enumerate() {
+                        kernels::axpy(grad, delta_out[r * outputs + k], h);
+                    }
+                    apply(
+                        optimizer,
+                        scalars,
+                        second_weights,
+                        &grad[..width],
+                        &mut self.second_slots,
+                        k * stride..k * stride + width,
+                    );
+                }
+            }
+            None => {
+                for (r, d) in delta.chunks_exact_mut(stride).enumerate() {
+                    let from = r * context.hidden + start;
+                    d[..width].copy_from_slice(&delta_out[from..from + width]);
+                }
+            }
+        }
+
+        grad.fill(0.0);
+        for d in delta.chunks_exact(stride) {
+            kernels::add_assign(grad, d);
+        }
+        apply(
+            optimizer,
+            scalars,
+            bias.as_mut_slice(),
+            &grad[..width],
+            &mut self.bias_slots,
+            0..width,
+        );
+
+        let weights = weights.as_mut_slice();
+        let mut columns = Vec::with_capacity(job.parts.len());
+        for j in 0..context.inputs {
+            columns.clear();
+            columns.extend(job.parts.iter().map(|part| part.column(j)));
+            if columns.iter().all(|(rows, _)| rows.is_empty()) {
+                grad.fill(0.0);
+            } else {
+                kernels::sparse_gradient(grad, &columns, delta);
+            }
+            apply(
+                optimizer,
+                scalars,
+                weights,
+                &grad[..width],
+                &mut self.weight_slots,
+                j * stride..j * stride + width,
+            );
+        }
+    }
+}
+
+impl Net {
+    /// The parameters laid out for `threads` threads, with fresh optimizer state.
+    fn new(parameters: &Parameters, optimizer: &Optimizer, threads: usize) -> Net {
+        let first = &parameters.layers[0];
+        let (inputs, hidden) = (first.inputs, first.outputs);
+        let second = parameters.layers.get(1);
+        let slots = optimizer.slots();
+        let new_slots = |len: usize| -> Vec<Aligned> {
+            (0..slots)
+                .map(|s| Aligned::filled(len, optimizer.initial_slot_value(s)))
+                .collect()
+        };
+        let chunks = hidden.div_ceil(CHUNK).max(1);
+        let parts = threads.clamp(1, chunks);
+        let shards = (0..parts)
+            .map(|t| {
+                let start = (chunks * t / parts * CHUNK).min(hidden);
+                let end = (chunks * (t + 1) / parts * CHUNK).min(hidden);
+                let (width, stride) = (end - start, (end - start).div_ceil(LANES) * LANES);
+                let mut weights = Aligned::filled(inputs * stride, 0.0);
+                for (j, row) in weights.as_mut_slice().chunks_exact_mut(stride).enumerate() {
+                    row[..width].copy_from_slice(&first.weights[j * hidden + start..][..width]);
+                }
+                let mut bias = Aligned::filled(stride, 0.0);
+                bias.as_mut_slice()[..width].copy_from_slice(&first.bias[start..end]);
+                let outputs = second.map_or(0, |s| s.outputs);
+                let mut second_weights = Aligned::filled(outputs * stride, 0.0);
+                if let Some(layer) = second {
+                    let w = second_weights.as_mut_slice();
+                    for k in 0..outputs {
+                        for c in 0..width {
+                            w[k * stride + c] = layer.weights[(start + c) * outputs + k];
+                        }
+                    }
+                }
+                Shard {
+                    index: t,
+                    params: ShardParams {
+                        start,
+                        width,
+                        stride,
+                        weights,
+                        bias,
+                        second: second_weights,
+                    },
+                    weight_slots: new_slots(inputs * stride),
+                    bias_slots: new_slots(stride),
+                    second_slots: new_slots(outputs * stride),
+                    hidden: Aligned::default(),
+                    delta: Aligned::default(),
+                    grad: Aligned::default(),
+                    out: Vec::new(),
+                    parts: Default::default(),
+                }
+            })
+            .collect();
+        let second = second.map(|layer| {
+            let mut bias = Aligned::filled(layer.outputs, 0.0);
+            bias.as_mut_slice().copy_from_slice(&layer.bias);
+            SecondLayer {
+                outputs: layer.outputs,
+                bias,
+                bias_slots: new_slots(layer.outputs),
+            }
+        });
+        let dense = parameters
+            .layers
+            .iter()
+            .skip(2)
+            .map(|p| Layer {
+                inputs: p.inputs,
+                outputs: p.outputs,
+                weights: p.weights.clone(),
+                bias: p.bias.clone(),
+                weight_grad: vec![0.0; p.weights.len()],
+                bias_grad: vec![0.0; p.bias.len()],
+                weight_slots: (0..slots)
+                    .map(|s| vec![optimizer.initial_slot_value(s); p.weights.len()])
+                    .collect(),
+                bias_slots: (0..slots)
+                    .map(|s| vec![optimizer.initial_slot_value(s); p.bias.len()])
+                    .collect(),
+            })
+            .collect();
+        Net {
+            inputs,
+            hidden,
+            shards,
+            second,
+            dense,
+            middle: Middle::default(),
+        }
+    }
+
+    fn parameters(&self) -> Parameters {
+        let (inputs, hidden) = (self.inputs, self.hidden);
+        let mut first = DenseParams {
+            inputs,
+            outputs: hidden,
+            weights: vec![0.0; inputs * hidden],
+            bias: vec![0.0; hidden],
+        };
+        let mut layers = Vec::new();
+        let mut second = self.second.as_ref().map(|s| DenseParams {
+            inputs: hidden,
+            outputs: s.outputs,
+            weights: vec![0.0; hidden * s.outputs],
+            bias: s.bias.as_slice().to_vec(),
+        });
+        for shard in &self.shards {
+            let ShardParams {
+                start,
+                width,
+                stride,
+                ..
+            } = shard.params;
+            let weights = shard.params.weights.as_slice();
+            for j in 0..inputs {
+                first.weights[j * hidden + start..][..width]
+                    .copy_from_slice(&weights[j * stride..][..width]);
+            }
+            first.bias[start..start + width]
+                .copy_from_slice(&shard.params.bias.as_slice()[..width]);
+            if let Some(second) = &mut second {
+                let outputs = second.outputs;
+                let w = shard.params.second.as_slice();
+                for k in 0..outputs {
+                    for c in 0..width {
+                        second.weights[(start + c) * outputs + k] = w[k * stride + c];
+                    }
+                }
+            }
+        }
+        layers.push(first);
+        layers.extend(second);
+        layers.extend(self.dense.iter().map(|l| DenseParams {
+            inputs: l.inputs,
+            outputs: l.outputs,
+            weights: l.weights.clone(),
+            bias: l.bias.clone(),
+        }));
+        Parameters { layers }
+    }
+
+    /// Outputs of the last layer.
+    fn classes(&self) -> usize {
+        match (self.dense.last(), &self.second) {
+            (Some(layer), _) => layer.outputs,
+            (None, Some(second)) => second.outputs,
+            (None, None) => self.hidden,
+        }
+    }
+}
+
+/// Adds the shards' step-1 outputs into `sums` (`rows x outputs`): the second layer's
+/// pre-activation output in chunk order, plus its bias, or the first layer's logits.
+fn gather(
+    layout: &[(usize, usize)],
+    outs: &[&[f32]],
+    second: Option<&SecondLayer>,
+    hidden: usize,
+    rows: usize,
+    sums: &mut Array2<f32>,
+) {
+    let outputs = second.map_or(hidden, |s| s.outputs);
+    if sums.dim() != (rows, outputs) {
+        *sums = Array2::zeros((rows, outputs));
+    }
+    let Some(sums) = sums.as_slice_mut() else {
+        return;
+    };
+    match second {
+        Some(second) => {
+            sums.fill(0.0);
+            for out in outs {
+                for chunk in out.chunks_exact(rows * outputs) {
+                    kernels::add_assign(sums, chunk);
+                }
+            }
+            for row in sums.chunks_exact_mut(outputs) {
+                kernels::add_assign(row, second.bias.as_slice());
+            }
+        }
+        None => {
+            for (&(start, width), out) in layout.iter().zip(outs) {
+                for (r, logits) in out.chunks_exact(width.max(1)).take(rows).enumerate() {
+                    sums[r * hidden + start..][..width].copy_from_slice(logits);
+                }
+            }
+        }
+    }
+}
+
+/// Forward through the third layer on: `activations[0]` is the second layer's ReLU
+/// output, `activations[l]` the output of dense layer `l - 1` (the last, raw logits).
+fn dense_forward(dense: &[Layer], sums: &Array2<f32>, activations: &mut Vec<Array2<f32>>) {
+    let rows = sums.nrows();
+    activations.resize_with(dense.len() + 1, || Array2::zeros((0, 0)));
+    activations[0] = sums.mapv(|v| v.max(0.0));
+    let last = dense.len().saturating_sub(1);
+    for (l, layer) in dense.iter().enumerate() {
+        let (before, after) = activations.split_at_mut(l + 1);
+        let out = &mut after[0];
+        if out.dim() != (rows, layer.outputs) {
+            *out = Array2::zeros((rows, layer.outputs));
+        }
+        let Ok(weights) = ArrayView2::from_shape((layer.inputs, layer.outputs), &layer.weights)
+        else {
+            return;
+        };
+        out.rows_mut()
+            .into_iter()
+            .for_each(|mut row| row.assign(&ndarray::ArrayView1::from(&layer.bias)));
+        general_mat_mul(1.0, &before[l], &weights, 1.0, out);
+        if l != last {
+            out.mapv_inplace(|v| v.max(0.0));
+        }
     }
 }
 
 impl CpuBackend {
-    /// A CPU backend using rayon's thread pool (by default one thread per core).
+    /// A CPU backend with one thread per rayon thread (by default one per core).
     pub fn new() -> Result<CpuBackend> {
+        CpuBackend::with_threads(rayon::current_num_threads())
+    }
+
+    /// A CPU backend training on `threads` threads (at least 1). Results do not depend on
+    /// the number of threads.
+    pub fn with_threads(threads: usize) -> Result<CpuBackend> {
         Ok(CpuBackend {
             datasets: Vec::new(),
-            layers: Vec::new(),
+            net: None,
             optimizer: Optimizer::default(),
             step: 0,
-            threads: rayon::current_num_threads().max(1),
-            activations: Vec::new(),
-            deltas: Vec::new(),
-            columns: BatchColumns::default(),
+            threads: threads.max(1),
         })
     }
 
@@ -103,18 +787,18 @@ impl CpuBackend {
     }
 
     fn check_shapes(&self, set: &SparseSet) -> Result<()> {
-        let first = self
-            .layers
-            .first()
+        let net = self
+            .net
+            .as_ref()
             .ok_or_else(|| Error::Backend("set_parameters was not called".into()))?;
-        if first.inputs != set.data.pixels() {
+        if net.inputs != set.data.pixels() {
             return Err(Error::Config(format!(
                 "the model takes {} inputs but the images have {} pixels",
-                first.inputs,
+                net.inputs,
                 set.data.pixels()
             )));
         }
-        let classes = self.layers.last().map_or(0, |l| l.outputs);
+        let classes = net.classes();
         if let Some(&label) = set.data.labels.iter().find(|&&l| usize::from(l) >= classes) {
             return Err(Error::Config(format!(
                 "label {label} does not fit a model with {classes} classes"
@@ -122,88 +806,103 @@ impl CpuBackend {
         }
         Ok(())
     }
+}
 
-    /// One training step on the samples `batch`; returns (loss sum, correct count).
-    fn train_step(&mut self, set_id: DatasetId, batch: &[u32]) -> Result<(f64, usize)> {
-        let set = self
-            .datasets
-            .get(set_id.0)
-            .ok_or_else(|| Error::Backend(format!("unknown dataset {}", set_id.0)))?;
-        let rows = batch.len();
-        let layer_count = self.layers.len();
-        for (l, layer) in self.layers.iter().enumerate() {
-            for buffers in [&mut self.activations, &mut self.deltas] {
-                if buffers.len() <= l {
-                    buffers.push(Array2::zeros((rows, layer.outputs)));
-                }
-                if buffers[l].nrows() != rows {
-                    buffers[l] = Array2::zeros((rows, layer.outputs));
-                }
-            }
+/// Step 2 on the calling thread: the loss of batch `batch` and the gradient of the second
+/// layer's output (into `middle.delta_out`), updating the second layer's bias and the
+/// layers after it. Returns (loss sum, correct count).
+#[allow(clippy::too_many_arguments)]
+fn middle_step(
+    middle: &mut Middle,
+    second: Option<&mut SecondLayer>,
+    dense: &mut [Layer],
+    optimizer: &Optimizer,
+    scalars: StepScalars,
+) -> Result<(f64, usize)> {
+    let Middle {
+        sums,
+        activations,
+        deltas,
+        delta_out,
+        labels,
+        bias_grad,
+    } = middle;
+    let delta_out = Arc::make_mut(delta_out);
+    if dense.is_empty() {
+        deltas.resize_with(1, || Array2::zeros((0, 0)));
+        if deltas[0].dim() != sums.dim() {
+            deltas[0] = Array2::zeros(sums.dim());
         }
-        forward(
-            &self.layers,
-            set,
-            batch,
-            &mut self.activations,
-            self.threads,
-        );
-
-        let labels: Vec<u8> = batch.iter().map(|&i| set.data.labels[i as usize]).collect();
-        let (loss, correct) = softmax_cross_entropy(
-            &self.activations[layer_count - 1],
-            &labels,
-            Some(&mut self.deltas[layer_count - 1]),
-            None,
-        );
-
-        // Backward through the dense layers, last to second.
-        for l in (1..layer_count).rev() {
-            let (before, after) = self.deltas.split_at_mut(l);
-            let delta = &after[0];
-            let layer = &mut self.layers[l];
-            let input = &self.activations[l - 1];
-            {
-                let mut grad = ndarray::ArrayViewMut2::from_shape(
-                    (layer.inputs, layer.outputs),
-                    &mut layer.weight_grad,
-                )
-                .map_err(|e| Error::Backend(e.to_string()))?;
-                general_mat_mul(1.0, &input.t(), delta, 0.0, &mut grad);
-            }
-            column_sums(delta, &mut layer.bias_grad);
-            let weights = ArrayView2::from_shape((layer.inputs, layer.outputs), &layer.weights)
-                .map_err(|e| Error::Backend(e.to_string()))?;
-            let previous = &mut before[l - 1];
-            general_mat_mul(1.0, delta, &weights.t(), 0.0, previous);
-            // ReLU's derivative: pass the gradient where the activation was positive.
-            ndarray::Zip::from(previous).and(input).for_each(|d, &a| {
-                if a <= 0.0 {
-                    *d = 0.0;
-                }
-            });
+        let (loss, correct) = softmax_cross_entropy(sums, labels, Some(&mut deltas[0]), None);
+        delta_out.clear();
+        delta_out.extend(deltas[0].iter());
+        if let Some(second) = second {
+            column_sums(&deltas[0], bias_grad);
+            apply(
+                optimizer,
+                scalars,
+                second.bias.as_mut_slice(),
+                bias_grad,
+                &mut second.bias_slots,
+                0..second.outputs,
+            );
         }
-
-        self.step += 1;
-        let scalars = self.optimizer.step_scalars(self.step);
-        let optimizer = self.optimizer;
-        for layer in self.layers.iter_mut().skip(1) {
-            update_dense(&optimizer, scalars, layer);
-        }
-        let first = &mut self.layers[0];
-        column_sums(&self.deltas[0], &mut first.bias_grad);
-        update_bias(&optimizer, scalars, first);
-        self.columns.build(set, batch, first.inputs);
-        sparse_gradient_and_update(
-            &optimizer,
-            scalars,
-            first,
-            &self.columns,
-            &set.row_splits,
-            &self.deltas[0],
-        );
-        Ok((loss, correct))
+        return Ok((loss, correct));
     }
+    let Some(second) = second else {
+        return Err(Error::Backend("dense layers without a second layer".into()));
+    };
+    dense_forward(dense, sums, activations);
+    let count = dense.len();
+    deltas.resize_with(count + 1, || Array2::zeros((0, 0)));
+    for (l, activation) in activations.iter().enumerate() {
+        if deltas[l].dim() != activation.dim() {
+            deltas[l] = Array2::zeros(activation.dim());
+        }
+    }
+    let (loss, correct) =
+        softmax_cross_entropy(&activations[count], labels, Some(&mut deltas[count]), None);
+    // Back through the dense layers: `deltas[l]` is the gradient of `activations[l]`'s
+    // pre-activation.
+    for l in (1..=count).rev() {
+        let layer = &mut dense[l - 1];
+        let (before, after) = deltas.split_at_mut(l);
+        let delta = &after[0];
+        let input = &activations[l - 1];
+        {
+            let mut grad =
+                ArrayViewMut2::from_shape((layer.inputs, layer.outputs), &mut layer.weight_grad)
+                    .map_err(|e| Error::Backend(e.to_string()))?;
+            general_mat_mul(1.0, &input.t(), delta, 0.0, &mut grad);
+        }
+        column_sums(delta, &mut layer.bias_grad);
+        let weights = ArrayView2::from_shape((layer.inputs, layer.outputs), &layer.weights)
+            .map_err(|e| Error::Backend(e.to_string()))?;
+        let previous = &mut before[l - 1];
+        general_mat_mul(1.0, delta, &weights.t(), 0.0, previous);
+        if let (Some(previous), Some(input)) = (previous.as_slice_mut(), input.as_slice()) {
+            kernels::relu_mask(previous, input);
+        }
+    }
+    for layer in dense.iter_mut() {
+        let mut slots: Vec<&mut [f32]> =
+            layer.weight_slots.iter_mut().map(|s| &mut s[..]).collect();
+        optimizer.update(scalars, &mut layer.weights, &layer.weight_grad, &mut slots);
+        let mut slots: Vec<&mut [f32]> = layer.bias_slots.iter_mut().map(|s| &mut s[..]).collect();
+        optimizer.update(scalars, &mut layer.bias, &layer.bias_grad, &mut slots);
+    }
+    delta_out.clear();
+    delta_out.extend(deltas[0].iter());
+    column_sums(&deltas[0], bias_grad);
+    apply(
+        optimizer,
+        scalars,
+        second.bias.as_mut_slice(),
+        bias_grad,
+        &mut second.bias_slots,
+        0..second.outputs,
+    );
+    Ok((loss, correct))
 }
 
 impl Backend for CpuBackend {
@@ -225,35 +924,30 @@ impl Backend for CpuBackend {
     fn load_dataset(&mut self, dataset: &Arc<Dataset>) -> Result<DatasetId> {
         let n = dataset.len();
         let pixels = dataset.pixels();
+        if pixels > usize::from(u16::MAX) + 1 {
+            return Err(Error::Config("too many pixels for the CPU backend".into()));
+        }
         let nonzero = dataset.images.iter().filter(|&&p| p != 0).count();
         let mut offsets = Vec::with_capacity(n + 1);
         let mut indices = Vec::with_capacity(nonzero);
         let mut values = Vec::with_capacity(nonzero);
-        let mut per_pixel = vec![0u64; pixels];
         offsets.push(0u32);
         for image in dataset.images.chunks_exact(pixels.max(1)) {
             for (j, &p) in image.iter().enumerate() {
                 if p != 0 {
                     indices.push(j as u16);
                     values.push(p);
-                    per_pixel[j] += 1;
                 }
             }
             let end = u32::try_from(indices.len())
                 .map_err(|_| Error::Config("dataset too large for the CPU backend".into()))?;
             offsets.push(end);
         }
-        // A weight row costs its non-zero entries plus the optimizer update, which is about
-        // as much as two entries per batch of 128: weigh rows accordingly.
-        let update_cost = (n as u64 / 64).max(1);
-        per_pixel.iter_mut().for_each(|c| *c += update_cost);
-        let row_splits = balanced_splits(&per_pixel, self.threads);
         self.datasets.push(SparseSet {
             data: Arc::clone(dataset),
             offsets,
             indices,
             values,
-            row_splits,
         });
         Ok(DatasetId(self.datasets.len() - 1))
     }
@@ -272,55 +966,20 @@ impl Backend for CpuBackend {
             }
             previous = layer.outputs;
         }
-        if parameters.layers[0].inputs > usize::from(u16::MAX) {
+        if parameters.layers[0].inputs > usize::from(u16::MAX) + 1 {
             return Err(Error::Config("too many inputs for the CPU backend".into()));
         }
-        let slots = optimizer.slots();
-        self.layers = parameters
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(index, p)| Layer {
-                inputs: p.inputs,
-                outputs: p.outputs,
-                weights: p.weights.clone(),
-                bias: p.bias.clone(),
-                // The first layer's gradient is applied a few rows at a time as it is
-                // computed, never stored whole.
-                weight_grad: if index == 0 {
-                    Vec::new()
-                } else {
-                    vec![0.0; p.weights.len()]
-                },
-                bias_grad: vec![0.0; p.bias.len()],
-                weight_slots: (0..slots)
-                    .map(|s| vec![optimizer.initial_slot_value(s); p.weights.len()])
-                    .collect(),
-                bias_slots: (0..slots)
-                    .map(|s| vec![optimizer.initial_slot_value(s); p.bias.len()])
-                    .collect(),
-            })
-            .collect();
+        self.net = Some(Net::new(parameters, optimizer, self.threads));
         self.optimizer = *optimizer;
         self.step = 0;
-        self.activations.clear();
-        self.deltas.clear();
         Ok(())
     }
 
     fn parameters(&mut self) -> Result<Parameters> {
-        Ok(Parameters {
-            layers: self
-                .layers
-                .iter()
-                .map(|l| DenseParams {
-                    inputs: l.inputs,
-                    outputs: l.outputs,
-                    weights: l.weights.clone(),
-                    bias: l.bias.clone(),
-                })
-                .collect(),
-        })
+        self.net
+            .as_ref()
+            .map(Net::parameters)
+            .ok_or_else(|| Error::Backend("set_parameters was not called".into()))
     }
 
     fn train_epoch(&mut self, plan: EpochPlan<'_>, progress: Progress<'_>) -> Result<EpochStats> {
@@ -335,70 +994,224 @@ impl Backend for CpuBackend {
         if plan.batch_size == 0 {
             return Err(Error::Config("batch size must be at least 1".into()));
         }
-        let batches = plan.order.len().div_ceil(plan.batch_size);
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        let mut stats = EpochStats {
-            loss: 0.0,
-            accuracy: 0.0,
-            batches: 0,
-            stopped: false,
+        if plan.batch_size > usize::from(u16::MAX) + 1 {
+            return Err(Error::Config(
+                "the CPU backend takes batches of at most 65536 samples".into(),
+            ));
+        }
+        let set = &self.datasets[plan.dataset.0];
+        let Some(net) = self.net.as_mut() else {
+            return Err(Error::Backend("set_parameters was not called".into()));
         };
-        for (index, batch) in plan.order.chunks(plan.batch_size).enumerate() {
-            let (batch_loss, batch_correct) = self.train_step(plan.dataset, batch)?;
-            let mean = (batch_loss / batch.len() as f64) as f32;
-            if !mean.is_finite() {
-                return Err(Error::NonFiniteLoss {
-                    epoch: plan.epoch,
-                    batch: index + 1,
-                    loss: mean,
+        let context = Context {
+            set,
+            order: plan.order,
+            batch_size: plan.batch_size,
+            optimizer: self.optimizer,
+            inputs: net.inputs,
+            second_outputs: net.second.as_ref().map(|s| s.outputs),
+            hidden: net.hidden,
+            shards: net.shards.len(),
+        };
+        let Net {
+            shards,
+            second,
+            dense,
+            middle,
+            hidden,
+            ..
+        } = net;
+        let hidden = *hidden;
+        let layout: Vec<(usize, usize)> = shards
+            .iter()
+            .map(|s| (s.params.start, s.params.width))
+            .collect();
+        let step = &mut self.step;
+        let optimizer = self.optimizer;
+        let batches = plan.order.len().div_ceil(plan.batch_size);
+        std::thread::scope(|scope| -> Result<EpochStats> {
+            let Some((own, others)) = shards.split_first_mut() else {
+                return Err(Error::Backend("no shards".into()));
+            };
+            let context = &context;
+            let mut links = Vec::with_capacity(others.len());
+            for shard in others.iter_mut() {
+                let (jobs, job_receiver) = mpsc::channel::<Job>();
+                let (done_sender, done) = mpsc::channel::<Done>();
+                scope.spawn(move || helper(shard, context, job_receiver, done_sender));
+                links.push(Link {
+                    jobs,
+                    done,
+                    out: Vec::new(),
+                    part: Arc::default(),
                 });
             }
-            loss_sum += batch_loss;
-            correct += batch_correct;
-            seen += batch.len();
-            stats = EpochStats {
-                loss: (loss_sum / seen as f64) as f32,
-                accuracy: correct as f32 / seen as f32,
-                batches: index + 1,
+            let stopped_worker = || Error::Backend("a CPU worker thread stopped".into());
+            let mut pending: Option<Backward> = None;
+            let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+            let mut stats = EpochStats {
+                loss: 0.0,
+                accuracy: 0.0,
+                batches: 0,
                 stopped: false,
             };
-            let report = BatchProgress {
-                batch: index + 1,
-                batches,
-                loss: stats.loss,
-                accuracy: stats.accuracy,
-            };
-            if progress(report) == ControlFlow::Break(()) {
-                stats.stopped = index + 1 < batches;
-                break;
+            let mut failure = None;
+            for index in 0..batches {
+                for link in &mut links {
+                    let job = Job {
+                        backward: pending.clone(),
+                        forward: Some(index),
+                        out: std::mem::take(&mut link.out),
+                    };
+                    link.jobs.send(job).map_err(|_| stopped_worker())?;
+                }
+                if let Some(backward) = pending.take() {
+                    own.backward(context, &backward);
+                }
+                let own_part = own.forward(context, index);
+                for link in &mut links {
+                    (link.out, link.part) = receive(&link.done).map_err(|_| stopped_worker())?;
+                }
+
+                // Step 2.
+                let batch = context.batch(index);
+                {
+                    let outs: Vec<&[f32]> = std::iter::once(&own.out[..])
+                        .chain(links.iter().map(|l| &l.out[..]))
+                        .collect();
+                    gather(
+                        &layout,
+                        &outs,
+                        second.as_ref(),
+                        hidden,
+                        batch.len(),
+                        &mut middle.sums,
+                    );
+                }
+                middle.labels.clear();
+                middle
+                    .labels
+                    .extend(batch.iter().map(|&i| context.set.data.labels[i as usize]));
+                *step += 1;
+                let scalars = optimizer.step_scalars(*step);
+                let (batch_loss, batch_correct) =
+                    middle_step(middle, second.as_mut(), dense, &optimizer, scalars)?;
+                pending = Some(Backward {
+                    batch: index,
+                    scalars,
+                    delta_out: Arc::clone(&middle.delta_out),
+                    parts: std::iter::once(own_part)
+                        .chain(links.iter_mut().map(|l| std::mem::take(&mut l.part)))
+                        .collect(),
+                });
+
+                let mean = (batch_loss / batch.len() as f64) as f32;
+                if !mean.is_finite() {
+                    failure = Some(Error::NonFiniteLoss {
+                        epoch: plan.epoch,
+                        batch: index + 1,
+                        loss: mean,
+                    });
+                    break;
+                }
+                loss_sum += batch_loss;
+                correct += batch_correct;
+                seen += batch.len();
+                stats = EpochStats {
+                    loss: (loss_sum / seen as f64) as f32,
+                    accuracy: correct as f32 / seen as f32,
+                    batches: index + 1,
+                    stopped: false,
+                };
+                let report = BatchProgress {
+                    batch: index + 1,
+                    batches,
+                    loss: stats.loss,
+                    accuracy: stats.accuracy,
+                };
+                if progress(report) == ControlFlow::Break(()) {
+                    stats.stopped = index + 1 < batches;
+                    break;
+                }
             }
-        }
-        Ok(stats)
+            // Step 3 of the last batch run.
+            if let Some(backward) = pending.take() {
+                for link in &mut links {
+                    let job = Job {
+                        backward: Some(backward.clone()),
+                        forward: None,
+                        out: std::mem::take(&mut link.out),
+                    };
+                    link.jobs.send(job).map_err(|_| stopped_worker())?;
+                }
+                own.backward(context, &backward);
+                drop(backward);
+                for link in &mut links {
+                    (link.out, link.part) = receive(&link.done).map_err(|_| stopped_worker())?;
+                }
+            }
+            match failure {
+                Some(error) => Err(error),
+                None => Ok(stats),
+            }
+        })
     }
 
     fn evaluate(&mut self, dataset: DatasetId) -> Result<Evaluation> {
         let set = self.set(dataset)?;
         self.check_shapes(set)?;
+        let Some(net) = self.net.as_ref() else {
+            return Err(Error::Backend("set_parameters was not called".into()));
+        };
         let n = set.data.len();
         let order: Vec<u32> = (0..n as u32).collect();
-        let layers = &self.layers;
+        let layout: Vec<(usize, usize)> = net
+            .shards
+            .iter()
+            .map(|s| (s.params.start, s.params.width))
+            .collect();
+        let second_outputs = net.second.as_ref().map(|s| s.outputs);
         let blocks: Vec<(f64, usize, Vec<u8>)> = order
             .par_chunks(EVAL_BLOCK)
             .map(|block| {
-                let mut activations: Vec<Array2<f32>> = layers
+                let mut hidden = Aligned::default();
+                let outs: Vec<Vec<f32>> = net
+                    .shards
                     .iter()
-                    .map(|l| Array2::zeros((block.len(), l.outputs)))
+                    .map(|shard| {
+                        let mut out = Vec::new();
+                        shard.params.forward(
+                            set,
+                            block,
+                            second_outputs,
+                            &mut hidden,
+                            &mut out,
+                            None,
+                        );
+                        out
+                    })
                     .collect();
-                forward(layers, set, block, &mut activations, 1);
+                let outs: Vec<&[f32]> = outs.iter().map(|o| &o[..]).collect();
+                let mut sums = Array2::zeros((0, 0));
+                gather(
+                    &layout,
+                    &outs,
+                    net.second.as_ref(),
+                    net.hidden,
+                    block.len(),
+                    &mut sums,
+                );
+                let mut activations = Vec::new();
+                let logits = if net.dense.is_empty() {
+                    &sums
+                } else {
+                    dense_forward(&net.dense, &sums, &mut activations);
+                    &activations[net.dense.len()]
+                };
                 let labels: Vec<u8> = block.iter().map(|&i| set.data.labels[i as usize]).collect();
                 let mut predictions = vec![0u8; block.len()];
-                let last = activations.len() - 1;
-                let (loss, correct) = softmax_cross_entropy(
-                    &activations[last],
-                    &labels,
-                    None,
-                    Some(&mut predictions),
-                );
+                let (loss, correct) =
+                    softmax_cross_entropy(logits, &labels, None, Some(&mut predictions));
                 (loss, correct, predictions)
             })
             .collect();
@@ -413,233 +1226,9 @@ impl Backend for CpuBackend {
     }
 }
 
-/// Pixel indices splitting `0..counts.len()` into `parts` ranges with about as many
-/// non-zero entries each; returns the `parts + 1` boundaries.
-fn balanced_splits(counts: &[u64], parts: usize) -> Vec<usize> {
-    let total: u64 = counts.iter().sum();
-    let mut splits = vec![0];
-    let mut running = 0u64;
-    for (j, &c) in counts.iter().enumerate() {
-        let next = splits.len() as u64;
-        if (splits.len() < parts) && running >= total * next / parts as u64 {
-            splits.push(j);
-        }
-        running += c;
-    }
-    while splits.len() < parts {
-        splits.push(counts.len());
-    }
-    splits.push(counts.len());
-    splits
-}
-
-/// Forward pass of `samples` through all layers into `activations` (ReLU on hidden layers,
-/// raw logits on the last).
-fn forward(
-    layers: &[Layer],
-    set: &SparseSet,
-    samples: &[u32],
-    activations: &mut [Array2<f32>],
-    threads: usize,
-) {
-    let last = layers.len() - 1;
-    let first = &layers[0];
-    let out = activations[0]
-        .as_slice_mut()
-        .expect("activations are contiguous");
-    let rows_per_thread = samples.len().div_ceil(threads.max(1)).max(1);
-    out.par_chunks_mut(rows_per_thread * first.outputs)
-        .zip(samples.par_chunks(rows_per_thread))
-        .for_each(|(out, samples)| {
-            for (row, &sample) in out.chunks_exact_mut(first.outputs).zip(samples) {
-                let (start, end) = (
-                    set.offsets[sample as usize] as usize,
-                    set.offsets[sample as usize + 1] as usize,
-                );
-                sparse_row_forward(
-                    row,
-                    &first.bias,
-                    &set.indices[start..end],
-                    &set.values[start..end],
-                    &first.weights,
-                    last != 0,
-                );
-            }
-        });
-    for l in 1..layers.len() {
-        let layer = &layers[l];
-        let (before, after) = activations.split_at_mut(l);
-        let out = &mut after[0];
-        let weights = ArrayView2::from_shape((layer.inputs, layer.outputs), &layer.weights)
-            .expect("weights match the layer shape");
-        out.rows_mut()
-            .into_iter()
-            .for_each(|mut row| row.assign(&ndarray::ArrayView1::from(&layer.bias)));
-        general_mat_mul(1.0, &before[l - 1], &weights, 1.0, out);
-        if l != last {
-            out.mapv_inplace(|v| v.max(0.0));
-        }
-    }
-}
-
-#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+fma", "x86_64+avx2+fma"))]
-fn sparse_row_forward(
-    out: &mut [f32],
-    bias: &[f32],
-    indices: &[u16],
-    values: &[u8],
-    weights: &[f32],
-    relu: bool,
-) {
-    let n = out.len();
-    out.copy_from_slice(bias);
-    // Four input rows per pass: a quarter of the loads and stores of `out`.
-    let mut pairs = indices.chunks_exact(4).zip(values.chunks_exact(4));
-    for (j, v) in &mut pairs {
-        let x = [0, 1, 2, 3].map(|i| f32::from(v[i]) * PIXEL_SCALE);
-        let w0 = &weights[j[0] as usize * n..][..n];
-        let w1 = &weights[j[1] as usize * n..][..n];
-        let w2 = &weights[j[2] as usize * n..][..n];
-        let w3 = &weights[j[3] as usize * n..][..n];
-        for k in 0..n {
-            out[k] += (x[0] * w0[k] + x[1] * w1[k]) + (x[2] * w2[k] + x[3] * w3[k]);
-        }
-    }
-    let rest = indices.len() / 4 * 4;
-    for (&j, &v) in indices[rest..].iter().zip(&values[rest..]) {
-        let x = f32::from(v) * PIXEL_SCALE;
-        let w = &weights[j as usize * n..][..n];
-        for (o, &w) in out.iter_mut().zip(w) {
-            *o += x * w;
-        }
-    }
-    if relu {
-        for o in out.iter_mut() {
-            *o = o.max(0.0);
-        }
-    }
-}
-
-/// Rows of first-layer weights whose gradient is computed and applied together.
-const UPDATE_ROWS: usize = 16;
-
-/// The batch's non-zero pixels grouped by pixel (compressed columns): for pixel `j`,
-/// `starts[j]..starts[j + 1]` index `rows` (position in the batch) and `values`.
-#[derive(Debug, Default)]
-struct BatchColumns {
-    starts: Vec<usize>,
-    rows: Vec<u16>,
-    values: Vec<u8>,
-}
-
-impl BatchColumns {
-    fn build(&mut self, set: &SparseSet, batch: &[u32], pixels: usize) {
-        self.starts.clear();
-        self.starts.resize(pixels + 1, 0);
-        for &sample in batch {
-            let (from, to) = set.range(sample);
-            for &j in &set.indices[from..to] {
-                self.starts[j as usize + 1] += 1;
-            }
-        }
-        for j in 0..pixels {
-            self.starts[j + 1] += self.starts[j];
-        }
-        let total = self.starts[pixels];
-        self.rows.resize(total, 0);
-        self.values.resize(total, 0);
-        let mut next = self.starts.clone();
-        for (r, &sample) in batch.iter().enumerate() {
-            let (from, to) = set.range(sample);
-            for (&j, &v) in set.indices[from..to].iter().zip(&set.values[from..to]) {
-                let at = &mut next[j as usize];
-                self.rows[*at] = r as u16;
-                self.values[*at] = v;
-                *at += 1;
-            }
-        }
-    }
-}
-
-/// First-layer weight gradient `Xᵀ·delta`, computed a few weight rows at a time from the
-/// batch's columns and applied by the optimizer at once (no full gradient matrix), each
-/// thread on its own range of rows.
-fn sparse_gradient_and_update(
-    optimizer: &Optimizer,
-    scalars: StepScalars,
-    layer: &mut Layer,
-    columns: &BatchColumns,
-    row_splits: &[usize],
-    delta: &Array2<f32>,
-) {
-    let n = layer.outputs;
-    let delta = delta.as_slice().expect("deltas are contiguous");
-    let zeros = vec![0.0f32; n];
-    // Cut weights and every slot at the same row boundaries.
-    let mut parts = Vec::new();
-    let mut weights = &mut layer.weights[..];
-    let mut slots: Vec<&mut [f32]> = layer.weight_slots.iter_mut().map(|s| &mut s[..]).collect();
-    for range in row_splits.windows(2) {
-        let size = (range[1] - range[0]) * n;
-        let (w, w_rest) = std::mem::take(&mut weights).split_at_mut(size);
-        let mut part_slots = Vec::new();
-        for slot in slots.iter_mut() {
-            let (s, s_rest) = std::mem::take(slot).split_at_mut(size);
-            part_slots.push(s);
-            *slot = s_rest;
-        }
-        parts.push((range[0], w, part_slots));
-        weights = w_rest;
-    }
-    parts
-        .into_par_iter()
-        .for_each(|(first_row, weights, mut slots)| {
-            let mut grads = vec![0.0f32; UPDATE_ROWS * n];
-            for (c, w) in weights.chunks_mut(UPDATE_ROWS * n).enumerate() {
-                let rows = w.len() / n;
-                let grads = &mut grads[..w.len()];
-                for (i, g) in grads.chunks_exact_mut(n).enumerate() {
-                    let j = first_row + c * UPDATE_ROWS + i;
-                    let (from, to) = (columns.starts[j], columns.starts[j + 1]);
-                    sparse_row_forward(
-                        g,
-                        &zeros,
-                        &columns.rows[from..to],
-                        &columns.values[from..to],
-                        delta,
-                        false,
-                    );
-                }
-                let at = c * UPDATE_ROWS * n;
-                let mut chunk_slots: Vec<&mut [f32]> = slots
-                    .iter_mut()
-                    .map(|slot| &mut slot[at..at + rows * n])
-                    .collect();
-                optimizer.update(scalars, w, grads, &mut chunk_slots);
-            }
-        });
-}
-
-#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+fma", "x86_64+avx2+fma"))]
-fn relu_mask(delta: &mut [f32], activation: &[f32]) {
-    for (d, &a) in delta.iter_mut().zip(activation) {
-        *d = if a > 0.0 { *d } else { 0.0 };
-    }
-}
-
-fn update_dense(optimizer: &Optimizer, scalars: StepScalars, layer: &mut Layer) {
-    let mut slots: Vec<&mut [f32]> = layer.weight_slots.iter_mut().map(|s| &mut s[..]).collect();
-    optimizer.update(scalars, &mut layer.weights, &layer.weight_grad, &mut slots);
-    update_bias(optimizer, scalars, layer);
-}
-
-fn update_bias(optimizer: &Optimizer, scalars: StepScalars, layer: &mut Layer) {
-    let mut slots: Vec<&mut [f32]> = layer.bias_slots.iter_mut().map(|s| &mut s[..]).collect();
-    optimizer.update(scalars, &mut layer.bias, &layer.bias_grad, &mut slots);
-}
-
-fn column_sums(matrix: &Array2<f32>, out: &mut [f32]) {
-    out.fill(0.0);
+fn column_sums(matrix: &Array2<f32>, out: &mut Vec<f32>) {
+    out.clear();
+    out.resize(matrix.ncols(), 0.0);
     for row in matrix.rows() {
         for (o, &v) in out.iter_mut().zip(row) {
             *o += v;
