@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the web build and tests need; safe to run again (each step checks first).
 #   - Rust target wasm32-unknown-unknown        (rustup)
-#   - wasm-opt (Debian's binaryen) and Chromium (Debian's chromium; tests drive it through
-#     npm's playwright-core, never a browser download of its own)
-#   - web/node_modules from web/package-lock.json (npm ci)
+#   - Chromium (Debian's chromium; tests drive it through npm's playwright-core, never a
+#     browser download of its own)
+#   - web/node_modules from web/package-lock.json (npm ci): playwright-core, and binaryen,
+#     whose wasm-opt (a wasm build run by Node) shrinks the module
 # Node >= 20 with npm must already be there.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -13,7 +14,6 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
 fi
 
 missing=()
-command -v wasm-opt >/dev/null || missing+=(binaryen)
 command -v "${CHROMIUM:-/usr/bin/chromium}" >/dev/null || missing+=(chromium)
 if ((${#missing[@]})); then
   sudo=""

@@ -6,9 +6,12 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root/web"
 
-cargo fmt --check -p tinymlp-wasm -p tinymlp-web-native
+cargo fmt --check -p tinymlp-wasm -p tinymlp-wasm-forward -p tinymlp-web-native
 cargo clippy --quiet -p tinymlp-web-native --all-targets --profile native -- -D warnings
-cargo clippy --quiet -p tinymlp-wasm --all-targets --release --target wasm32-unknown-unknown \
-  --target-dir target/baseline -- -D warnings
+for features in "" "--features f32"; do
+  # shellcheck disable=SC2086 # $features is zero or two words
+  cargo clippy --quiet -p tinymlp-wasm -p tinymlp-wasm-forward --all-targets --release $features \
+    --target wasm32-unknown-unknown --target-dir target/baseline -- -D warnings
+done
 "$root/scripts/web-build.sh"
 node --test test/*.test.mjs

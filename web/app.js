@@ -12,6 +12,12 @@ const padContext = pad.getContext('2d', { willReadFrequently: true });
 const inputCanvas = $('input28');
 const inputContext = inputCanvas.getContext('2d');
 
+/** The int8 build of the runtime (tinymlp.wasm), which the page starts with. */
+let base = null;
+/** The build that runs f32 models too (tinymlp-f32.wasm, larger), as a promise: fetched the
+ *  first time a user loads an f32 model. */
+let withF32 = null;
+/** The build that holds the current model (null while one is being loaded). */
 let runtime = null;
 /** The loaded model, kept so a failed load can fall back to it. */
 let current = null;
@@ -40,14 +46,33 @@ function describe(name, bytes) {
     `${runtime.classes} classes, ${(bytes.length / 1024).toFixed(0)} KB)`;
 }
 
+function runtimeWithF32() {
+  withF32 ??= TinyMLP.instantiate(fetch('tinymlp-f32.wasm')).catch((error) => {
+    withF32 = null;
+    throw error;
+  });
+  return withF32;
+}
+
+/** Loads a blob into the build that runs its kind; throws the runtime's error. Every build
+ *  loads (validates) every model, so the int8 one tells the kind first. */
+async function loadInto(bytes) {
+  runtime = null;
+  base.load(bytes);
+  if (base.runs(base.kind)) return base;
+  const other = await runtimeWithF32();
+  other.load(bytes);
+  return other;
+}
+
 /** Loads a blob; on failure shows the runtime's message and keeps the previous model. */
-function loadModel(bytes, name) {
+async function loadModel(bytes, name) {
   try {
-    runtime.load(bytes);
+    runtime = await loadInto(bytes);
   } catch (error) {
     showError(`Could not load ${name}: ${error.message}`);
     if (current) {
-      runtime.load(current.bytes);
+      runtime = await loadInto(current.bytes);
       setStatus(`${describe(current.name, current.bytes)}; ${name} was rejected`);
     } else {
       setStatus('no model loaded');
@@ -200,8 +225,8 @@ $('clear').addEventListener('click', () => {
 
 // Loading a model from a dropped or chosen file.
 async function loadFile(file) {
-  if (!runtime) return;
-  loadModel(new Uint8Array(await file.arrayBuffer()), file.name);
+  if (!base) return;
+  await loadModel(new Uint8Array(await file.arrayBuffer()), file.name);
 }
 
 let dragDepth = 0;
@@ -235,7 +260,7 @@ async function start() {
     if (!response.ok) throw new Error(`could not fetch tinymlp.wasm (HTTP ${response.status})`);
     const wasm = await response.arrayBuffer();
     $('wasm-size').textContent = `${(wasm.byteLength / 1024).toFixed(1)} KB`;
-    runtime = await TinyMLP.instantiate(wasm);
+    base = await TinyMLP.instantiate(wasm);
   } catch (error) {
     showError(`Could not start the WebAssembly runtime: ${error.message}`);
     setStatus('no runtime');
@@ -246,7 +271,7 @@ async function start() {
   try {
     const response = await fetch(url);
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    loadModel(new Uint8Array(await response.arrayBuffer()), name);
+    await loadModel(new Uint8Array(await response.arrayBuffer()), name);
   } catch (error) {
     showError(`Could not fetch ${url} (${error.message}). Drop a .tmlp model on the page.`);
     setStatus('no model loaded');

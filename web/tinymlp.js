@@ -14,6 +14,10 @@
 //
 // One instance holds one model at a time; `load` replaces it (and, if it fails, leaves no
 // model loaded). Create another instance for a second model (each costs ~200 KB of memory).
+//
+// Two builds of the module: `tinymlp.wasm` runs int8 models (the small one, for the page),
+// `tinymlp-f32.wasm` runs f32 models too. `runtime.runs(runtime.kind)` after a `load` tells
+// whether the build at hand can classify with the model just loaded.
 
 /** An error reported by the tinymlp runtime; `message` is its `Display` text. */
 export class TinyMLPError extends Error {
@@ -68,6 +72,19 @@ export class TinyMLP {
   /** The loaded model's parameter kind: 'int8', 'f32', or null without a model. */
   get kind() {
     return KINDS[this.wasm.tmlp_kind()] ?? null;
+  }
+
+  /** The parameter kinds this build of the module runs: `['int8']` for the default build
+   *  (`tinymlp.wasm`), `['f32', 'int8']` for the f32 build (`tinymlp-f32.wasm`). Either build
+   *  loads any valid model, so `load` tells the kind even where `classify` cannot run it. */
+  get kinds() {
+    const bits = this.wasm.tmlp_kinds();
+    return KINDS.filter((kind, code) => kind && (bits >> code) & 1);
+  }
+
+  /** Whether this build runs models of `kind` ('int8' or 'f32'). */
+  runs(kind) {
+    return this.kinds.includes(kind);
   }
 
   /** Number of classes (0 without a model). */
@@ -128,10 +145,21 @@ export class TinyMLP {
     return this.wasm.tmlp_digest_finish() >>> 0;
   }
 
-  /** The runtime's last error as a TinyMLPError. */
+  /** The runtime's last error as a TinyMLPError. The module has no formatting code: it
+   *  reports a static template and three numbers, filled in here exactly as the runtime's
+   *  `Error::template` documents, which gives the runtime's `Display` text. */
   error() {
     const w = this.wasm;
-    const text = new Uint8Array(w.memory.buffer, w.tmlp_error_ptr(), w.tmlp_error_len());
-    return new TinyMLPError(this.decoder.decode(text));
+    const buffer = w.memory.buffer;
+    const template = this.decoder.decode(new Uint8Array(buffer, w.tmlp_error_ptr(), w.tmlp_error_len()));
+    const values = new Uint32Array(buffer, w.tmlp_error_values_ptr(), 3);
+    let next = 0;
+    const message = template.replace(/\{(layer|kind)?\}/g, (_, what) => {
+      const value = values[next++];
+      if (what === 'layer') return value === 255 ? 'input' : `layer ${value}`;
+      if (what === 'kind') return ['f32', 'int8'][value] ?? `kind ${value}`;
+      return String(value);
+    });
+    return new TinyMLPError(message);
   }
 }

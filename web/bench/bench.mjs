@@ -38,6 +38,7 @@ rows.push({ where: 'native (x86-64, opt-level 3)', variant: '-', api: nativeResu
 for (const [variant, file] of Object.entries(wasmVariants)) {
   const rt = await TinyMLP.instantiate(fs.readFileSync(file));
   rt.load(fs.readFileSync(model));
+  if (!rt.runs(rt.kind)) continue; // an int8-only build and an f32 model
   const timed = timeInference(rt, images, rounds, () => performance.now());
   rows.push({ where: `Node ${process.version}`, variant, ...timed });
 }
@@ -53,11 +54,12 @@ try {
       const { timeInference } = await import('/bench/run.js');
       const rt = await TinyMLP.instantiate(fetch(`/target/wasm/tinymlp-${variant}.wasm`));
       rt.load(new Uint8Array(await (await fetch(`/model/${modelName}`)).arrayBuffer()));
+      if (!rt.runs(rt.kind)) return null;
       const file = new Uint8Array(await (await fetch('/mnist/t10k-images-idx3-ubyte')).arrayBuffer());
       const images = Array.from({ length: count }, (_, i) => file.subarray(16 + i * 784, 16 + (i + 1) * 784));
       return timeInference(rt, images, rounds, () => performance.now());
     }, { variant, modelName: path.basename(model), count, rounds });
-    rows.push({ where: `Chromium ${browser.version()}`, variant, ...timed });
+    if (timed) rows.push({ where: `Chromium ${browser.version()}`, variant, ...timed });
   }
 } finally {
   await browser.close();

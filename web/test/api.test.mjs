@@ -6,24 +6,47 @@ import path from 'node:path';
 import { test } from 'node:test';
 
 import { TinyMLPError } from '../tinymlp.js';
-import { mnistImages, native, outputDir, randomBlob, readImages, runtime } from './helpers.mjs';
+import {
+  Crc32c, mnistImages, native, outputDir, randomBlob, readImages, runtime, wasmVariants,
+} from './helpers.mjs';
 
 const int8 = fs.readFileSync(randomBlob('int8'));
 const f32 = fs.readFileSync(randomBlob('f32'));
 const image = readImages(mnistImages())[0];
+/** The format version this runtime writes: the varint after the 4-byte magic (< 128). */
+const version = int8[4];
+
+/** `blob` with `edit` applied and its CRC-32 made right again: a blob that only validation
+ *  (not the checksum) can reject. */
+function resealed(blob, edit) {
+  const bytes = Buffer.from(blob);
+  edit(bytes);
+  const crc = new Crc32c();
+  crc.update(bytes.subarray(0, bytes.length - 4));
+  bytes.writeUInt32LE(crc.finish(), bytes.length - 4);
+  return bytes;
+}
 
 /** Broken blobs, each a different kind of damage. */
 function damaged() {
   const corrupt = Buffer.from(int8);
   corrupt[Math.floor(corrupt.length / 2)] ^= 0x40;
   const future = Buffer.from(int8);
-  future[4] = 2; // the version varint follows the 4-byte magic
+  future[4] = version + 1; // the version varint follows the 4-byte magic
+  // The MNIST layout: header (magic, version, u32 length) = 9 bytes; then the input
+  // (width, height, channels as one-byte varints, f32 scale, u8 zero point), the classes
+  // and the layer count (one byte each); then layer 0's inputs (784: varint 0x90 0x06).
+  assert.deepEqual([...int8.subarray(9, 12)], [28, 28, 1]);
+  assert.deepEqual([...int8.subarray(19, 21)], [0x90, 0x06]);
   return {
     corrupt,
     'wrong version': future,
     truncated: int8.subarray(0, 1000),
     'not a model': Buffer.from('<!doctype html><title>404</title>'),
     empty: Buffer.alloc(0),
+    'zero-width input': resealed(int8, (b) => { b[9] = 0; }),
+    'layer 0 shape': resealed(int8, (b) => { b[19] = 0x91; }),
+    'class count': resealed(int8, (b) => { b[17] = 11; }),
   };
 }
 
@@ -38,6 +61,27 @@ test('metadata of a loaded model', async () => {
   assert.deepEqual(rt.input, { width: 28, height: 28, channels: 1, length: 784 });
   rt.load(f32.buffer.slice(f32.byteOffset, f32.byteOffset + f32.length));
   assert.equal(rt.kind, 'f32');
+});
+
+test('the default builds run int8 models, the f32 build both kinds', async () => {
+  for (const variant of ['simd', 'baseline']) {
+    const rt = await runtime(variant);
+    assert.deepEqual(rt.kinds, ['int8']);
+    assert.equal(rt.runs('f32'), false);
+    // An f32 model loads (so the caller learns its kind) but does not run, and says why.
+    rt.load(f32);
+    assert.equal(rt.kind, 'f32');
+    assert.throws(() => rt.classify(image), {
+      name: 'TinyMLPError',
+      message: 'scratch buffer is for int8 models but this model is f32',
+    });
+  }
+  const rt = await runtime('f32');
+  assert.deepEqual(rt.kinds, ['f32', 'int8']);
+  rt.load(f32);
+  assert.equal(rt.classify(image).raw.constructor, Float32Array);
+  rt.load(int8);
+  assert.equal(rt.classify(image).raw.constructor, Int32Array);
 });
 
 test('classify returns the class, its probability and all probabilities', async () => {
@@ -87,9 +131,15 @@ test('the messages name the damage', async () => {
     }
   }));
   assert.equal(messages.corrupt, 'model blob is corrupt (CRC-32 mismatch)');
-  assert.equal(messages['wrong version'], 'unsupported model format version 2 (this runtime reads version 1)');
+  assert.equal(
+    messages['wrong version'],
+    `unsupported model format version ${version + 1} (this runtime reads version ${version})`,
+  );
   assert.equal(messages.truncated, 'model blob is truncated');
   assert.equal(messages['not a model'], 'not a tinymlp model (bad magic tag)');
+  assert.equal(messages['zero-width input'], 'input: width 0 is outside 1..=4096');
+  assert.equal(messages['layer 0 shape'], 'layer 0: takes 785 inputs but the previous stage produces 784');
+  assert.equal(messages['class count'], 'model declares 11 classes but its last layer has 10 outputs');
 });
 
 test('a wrong input length fails with the runtime message', async () => {
@@ -106,7 +156,8 @@ test('a wrong input length fails with the runtime message', async () => {
   assert.equal(rt.classify(image).probabilities.length, 10);
 });
 
-test('both builds of the module export the same API', async () => {
+test('every build of the module exports the same API', async () => {
   const names = async (variant) => Object.keys((await runtime(variant)).wasm).sort();
-  assert.deepEqual(await names('simd'), await names('baseline'));
+  const simd = await names('simd');
+  for (const variant of Object.keys(wasmVariants)) assert.deepEqual(await names(variant), simd);
 });

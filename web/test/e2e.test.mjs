@@ -41,13 +41,16 @@ async function open(query = trained ? '' : '?model=/test-models/random-int8.tmlp
   const page = await browser.newPage({ viewport: { width: 900, height: 760 } });
   page.setDefaultTimeout(15_000);
   const problems = [];
+  /** Paths the page requested, from the start. */
+  const fetched = [];
+  page.on('request', (request) => fetched.push(new URL(request.url()).pathname));
   page.on('pageerror', (error) => problems.push(error.message));
   page.on('console', (message) => {
     if (message.type() === 'error') problems.push(message.text());
   });
   await page.goto(`${server.url}/${query}`);
   await page.waitForSelector('body[data-ready="true"]');
-  return { page, problems };
+  return { page, problems, fetched };
 }
 
 /** Draws strokes given in pad coordinates (0..280), one mouse-down per stroke. */
@@ -178,24 +181,36 @@ test('a corrupt blob dropped on the page shows the runtime error and keeps the m
 test('a wrong-version blob chosen with the file button shows the runtime error', async () => {
   const { page } = await open();
   const future = Buffer.from(fs.readFileSync(randomBlob('int8')));
-  future[4] = 2;
+  const version = future[4]; // the varint after the magic: the version this runtime writes
+  future[4] = version + 1;
   await page.locator('#file').setInputFiles({ name: 'future.tmlp', mimeType: 'application/octet-stream', buffer: future });
   assert.equal(
     await errorText(page),
-    'Could not load future.tmlp: unsupported model format version 2 (this runtime reads version 1)',
+    `Could not load future.tmlp: unsupported model format version ${version + 1} (this runtime reads version ${version})`,
   );
   await page.close();
 });
 
 test('a valid blob dropped on the page replaces the model and clears the error', async () => {
-  const { page } = await open();
+  const { page, problems, fetched } = await open();
   await drop(page, 'broken.tmlp', Buffer.from('not a model at all'));
   assert.equal(await errorText(page), 'Could not load broken.tmlp: not a tinymlp model (bad magic tag)');
+  // The int8 page has not fetched the f32 build of the runtime; an f32 model makes it.
+  assert.deepEqual(fetched.filter((p) => p.endsWith('.wasm')), ['/tinymlp.wasm']);
   await drop(page, 'random-f32.tmlp', fs.readFileSync(randomBlob('f32')));
   await page.waitForFunction(() => document.getElementById('model-status').textContent.includes('random-f32.tmlp (f32'));
+  assert.deepEqual(fetched.filter((p) => p.endsWith('.wasm')), ['/tinymlp.wasm', '/tinymlp-f32.wasm']);
   assert.equal(await page.locator('#error').isHidden(), true);
   await draw(page, SEVEN);
   assert.match((await shown(page)).digit, /^[0-9]$/);
+  // A rejected blob after it keeps the f32 model.
+  await drop(page, 'broken.tmlp', Buffer.from('not a model at all'));
+  await page.waitForFunction(() => /random-f32\.tmlp \(f32.*broken\.tmlp was rejected/
+    .test(document.getElementById('model-status').textContent));
+  await page.click('#clear');
+  await draw(page, ONE);
+  assert.match((await shown(page)).digit, /^[0-9]$/);
+  assert.deepEqual(problems, []);
   await page.close();
 });
 

@@ -15,11 +15,16 @@ export const mnistDir = path.join(rootDir, 'data', 'mnist');
 export const trainedInt8 = path.join(rootDir, 'models', 'mnist-int8.tmlp');
 export const trainedF32 = path.join(rootDir, 'models', 'mnist-f32.tmlp');
 
-/** The two builds of the module: `simd` ships (as dist/tinymlp.wasm), `baseline` runs anywhere. */
+/** The builds of the module: `simd` ships (as dist/tinymlp.wasm), `baseline` runs without
+ *  wasm SIMD; both run int8 models only. `f32` (dist/tinymlp-f32.wasm) runs f32 models too. */
 export const wasmVariants = {
   simd: path.join(webDir, 'target', 'wasm', 'tinymlp-simd.wasm'),
   baseline: path.join(webDir, 'target', 'wasm', 'tinymlp-baseline.wasm'),
+  f32: path.join(webDir, 'target', 'wasm', 'tinymlp-f32.wasm'),
 };
+
+/** The kinds of model each build runs. */
+export const variantKinds = { simd: ['int8'], baseline: ['int8'], f32: ['f32', 'int8'] };
 
 function need(file, hint) {
   if (!fs.existsSync(file)) throw new Error(`${file} is missing: ${hint}`);
@@ -41,7 +46,14 @@ export async function runtime(variant = 'simd') {
 export function randomBlob(kind) {
   fs.mkdirSync(outputDir, { recursive: true });
   const file = path.join(outputDir, `random-${kind}.tmlp`);
-  if (!fs.existsSync(file)) native('random-blob', file, kind, kind === 'int8' ? '1' : '2');
+  // Made again whenever the native helper was rebuilt (the format may have changed), through a
+  // rename so that test files running in parallel never read half a blob.
+  const stale = !fs.existsSync(file) || fs.statSync(file).mtimeMs < fs.statSync(nativeBin).mtimeMs;
+  if (stale) {
+    const partial = `${file}.${process.pid}`;
+    native('random-blob', partial, kind, kind === 'int8' ? '1' : '2');
+    fs.renameSync(partial, file);
+  }
   return file;
 }
 

@@ -8,15 +8,25 @@
 //!
 //! 1. `tmlp_blob_buffer(len)`: a pointer to `len` writable bytes (linear memory grows as
 //!    needed); the JS side copies the blob there. This forgets any loaded model.
-//! 2. `tmlp_load(len)`: validates the blob; 0 on success, -1 on failure with the runtime's
-//!    `Display` text at `tmlp_error_ptr()` / `tmlp_error_len()` (UTF-8).
+//! 2. `tmlp_load(len)`: validates the blob; 0 on success, -1 on failure with the error (see
+//!    below).
 //! 3. Write `tmlp_input_len()` pixels at `tmlp_input_ptr()`, call `tmlp_predict(len)`: the class,
-//!    or -1 with an error text. The probabilities (`tmlp_classes()` f32 values) are then at
+//!    or -1 with an error. The probabilities (`tmlp_classes()` f32 values) are then at
 //!    `tmlp_probabilities_ptr()`, the raw outputs (int32 sums of an int8 model, f32 logits of an
 //!    f32 model: `tmlp_kind()`) at `tmlp_raw_ptr()`.
 //! 4. Optionally `tmlp_digest_start()` before a run of predictions and `tmlp_digest_finish()`
 //!    after it: the runtime's [`OutputDigest`] of their raw outputs, to compare bit for bit
 //!    with other targets.
+//!
+//! An error is reported without formatting code in the module (`core::fmt` would be a third
+//! of it): a static UTF-8 template at `tmlp_error_ptr()` / `tmlp_error_len()` and three `u32`
+//! numbers at `tmlp_error_values_ptr()`, which the JS side fills in as
+//! [`Error::template`] documents, giving exactly the runtime's `Display` text.
+//!
+//! Two builds: by default the module runs int8 models only (`tmlp_kinds()`), which keeps the
+//! one the page loads small; with the `f32` feature it runs f32 models too, and the page
+//! fetches that build only when a user loads an f32 model. The forward passes are compiled in
+//! the `tinymlp-wasm-forward` crate, which builds for speed while this one builds for size.
 //!
 //! The module is single-threaded (wasm32 without shared memory): the exports use one set of
 //! static buffers and must not be called from more than one thread. On other targets the
@@ -31,19 +41,9 @@
 )]
 
 use core::cell::UnsafeCell;
-use core::fmt::Write;
 
-#[cfg(feature = "f32")]
-use tinymlp::F32Scratch;
-use tinymlp::{
-    Error, Int8Scratch, Model, OutputDigest, ParamKind, Prediction, RawOutputs, MAX_WIDTH,
-};
-
-/// The widest layer, largest input and most classes a model may declare.
-const MAX: usize = MAX_WIDTH as usize;
-
-/// Room for the longest `Display` text of an [`tinymlp::Error`] (about 110 bytes today).
-const ERROR_CAPACITY: usize = 256;
+use tinymlp::{Error, Model, OutputDigest, ParamKind, Prediction, RawOutputs};
+use tinymlp_wasm_forward::{self as forward, MAX};
 
 /// A static that the exports share. Sound only because wasm32 without the `atomics` feature
 /// runs one thread and no export calls another, so no two borrows of one cell overlap.
@@ -70,38 +70,40 @@ impl<T> Global<T> {
 struct State {
     model: Option<Model<'static>>,
     digest: Option<OutputDigest>,
-    error_len: usize,
+    /// The last error's template ([`Error::template`]); empty after a success.
+    error: &'static str,
     /// Bytes the blob buffer may hold (what the last `tmlp_blob_buffer` call reserved).
     blob_capacity: usize,
 }
 
 /// The buffers: all zero, so they cost linear memory but no module bytes.
 struct Buffers {
-    int8: Int8Scratch<MAX, MAX>,
+    int8: forward::Int8,
     #[cfg(feature = "f32")]
-    f32: F32Scratch<MAX, MAX>,
+    f32: forward::F32,
     input: [u8; MAX],
     probabilities: [f32; MAX],
     /// Raw outputs as bits: `i32` for int8 models, `f32::to_bits` for f32 models.
     raw: [u32; MAX],
-    error: [u8; ERROR_CAPACITY],
+    /// The numbers the last error's template names.
+    error_values: [u32; 3],
 }
 
 static STATE: Global<State> = Global::new(State {
     model: None,
     digest: None,
-    error_len: 0,
+    error: "",
     blob_capacity: 0,
 });
 
 static BUFFERS: Global<Buffers> = Global::new(Buffers {
-    int8: Int8Scratch::new(),
+    int8: forward::Int8::new(),
     #[cfg(feature = "f32")]
-    f32: F32Scratch::new(),
+    f32: forward::F32::new(),
     input: [0; MAX],
     probabilities: [0.0; MAX],
     raw: [0; MAX],
-    error: [0; ERROR_CAPACITY],
+    error_values: [0; 3],
 });
 
 /// A pointer to `len` writable bytes for the next blob, or null if memory cannot grow.
@@ -129,37 +131,41 @@ pub extern "C" fn tmlp_load(len: usize) -> i32 {
     let state = STATE.get();
     state.model = None;
     if len > state.blob_capacity {
-        return fail_with(
-            &mut state.error_len,
-            format_args!("blob length {len} exceeds the reserved buffer"),
+        let length = u32::try_from(len).unwrap_or(u32::MAX);
+        return fail(
+            &mut state.error,
+            ("blob length {} exceeds the reserved buffer", [length, 0, 0]),
         );
     }
     let Some(blob) = blob_memory::written(len) else {
-        return fail_with(
-            &mut state.error_len,
-            format_args!("no blob buffer reserved"),
-        );
+        return fail(&mut state.error, ("no blob buffer reserved", [0; 3]));
     };
     match Model::from_bytes(blob) {
         Ok(model) => {
             state.model = Some(model);
-            state.error_len = 0;
+            state.error = "";
             0
         }
-        Err(error) => fail_with(&mut state.error_len, format_args!("{error}")),
+        Err(error) => fail(&mut state.error, error.template()),
     }
 }
 
-/// The last error's `Display` text (UTF-8, [`tmlp_error_len`] bytes).
+/// The last error's template (UTF-8, [`tmlp_error_len`] bytes; see [`Error::template`]).
 #[no_mangle]
 pub extern "C" fn tmlp_error_ptr() -> *const u8 {
-    BUFFERS.get().error.as_ptr()
+    STATE.get().error.as_ptr()
 }
 
-/// Length in bytes of the last error's text (0 after a success).
+/// Length in bytes of the last error's template (0 after a success).
 #[no_mangle]
 pub extern "C" fn tmlp_error_len() -> usize {
-    STATE.get().error_len
+    STATE.get().error.len()
+}
+
+/// The three numbers the last error's template names.
+#[no_mangle]
+pub extern "C" fn tmlp_error_values_ptr() -> *const u32 {
+    BUFFERS.get().error_values.as_ptr()
 }
 
 /// Where [`tmlp_predict`] reads its pixels from ([`tmlp_input_capacity`] bytes).
@@ -226,6 +232,19 @@ pub extern "C" fn tmlp_kind() -> u32 {
     }
 }
 
+/// The parameter kinds this build runs, as bits `1 << kind` (kind as in [`tmlp_kind`]): the
+/// default build runs int8 models only (4); one with the `f32` feature runs both (6). The
+/// default build still loads an f32 model, so that the caller can learn its kind and hand it
+/// to a build that runs it.
+#[no_mangle]
+pub extern "C" fn tmlp_kinds() -> u32 {
+    if cfg!(feature = "f32") {
+        (1 << 1) | (1 << 2)
+    } else {
+        1 << 2
+    }
+}
+
 /// Number of hidden layers plus the output layer, 0 without a model.
 #[no_mangle]
 pub extern "C" fn tmlp_layers() -> usize {
@@ -239,26 +258,26 @@ pub extern "C" fn tmlp_predict(len: usize) -> i32 {
     let State {
         model,
         digest,
-        error_len,
+        error,
         ..
     } = STATE.get();
     let buffers = BUFFERS.get();
     let Some(model) = model.as_ref() else {
-        return fail_with(error_len, format_args!("no model loaded"));
+        return fail(error, ("no model loaded", [0; 3]));
     };
     let Some(pixels) = buffers.input.get(..len) else {
-        let error = Error::InputLength {
+        let wrong = Error::InputLength {
             expected: model.input().len(),
             found: u32::try_from(len).unwrap_or(u32::MAX),
         };
-        return fail_with(error_len, format_args!("{error}"));
+        return fail(error, wrong.template());
     };
     let prediction = match model.kind() {
-        ParamKind::Int8 => model.predict(pixels, &mut buffers.int8),
+        ParamKind::Int8 => forward::predict_int8(model, pixels, &mut buffers.int8),
         #[cfg(feature = "f32")]
-        ParamKind::F32 => model.predict(pixels, &mut buffers.f32),
+        ParamKind::F32 => forward::predict_f32(model, pixels, &mut buffers.f32),
         #[cfg(not(feature = "f32"))]
-        ParamKind::F32 => model.predict(pixels, &mut buffers.int8),
+        ParamKind::F32 => forward::predict_int8(model, pixels, &mut buffers.int8),
     };
     match prediction {
         Ok(prediction) => {
@@ -266,10 +285,10 @@ pub extern "C" fn tmlp_predict(len: usize) -> i32 {
                 digest.add(&prediction);
             }
             copy_outputs(&prediction, &mut buffers.probabilities, &mut buffers.raw);
-            *error_len = 0;
+            *error = "";
             i32::try_from(prediction.class).unwrap_or(-1)
         }
-        Err(error) => fail_with(error_len, format_args!("{error}")),
+        Err(wrong) => fail(error, wrong.template()),
     }
 }
 
@@ -317,43 +336,12 @@ fn copy_outputs(prediction: &Prediction<'_>, probabilities: &mut [f32], raw: &mu
     }
 }
 
-/// Writes `message` as the error text; returns -1, the exports' failure value.
-fn fail_with(error_len: &mut usize, message: core::fmt::Arguments<'_>) -> i32 {
-    let mut text = Text {
-        buffer: &mut BUFFERS.get().error,
-        len: 0,
-    };
-    // A message longer than the buffer is cut short, never an error.
-    let _ = text.write_fmt(message);
-    *error_len = text.len;
+/// Records an error (a template and its numbers, see [`Error::template`]); returns -1, the
+/// exports' failure value.
+fn fail(error: &mut &'static str, (template, values): (&'static str, [u32; 3])) -> i32 {
+    *error = template;
+    BUFFERS.get().error_values = values;
     -1
-}
-
-/// Writes into a fixed buffer, dropping what does not fit (at a character boundary).
-struct Text<'b> {
-    buffer: &'b mut [u8],
-    len: usize,
-}
-
-impl Write for Text<'_> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let room = self.buffer.len().saturating_sub(self.len);
-        let mut take = s.len().min(room);
-        while !s.is_char_boundary(take) {
-            take -= 1;
-        }
-        let to = self.buffer.iter_mut().skip(self.len);
-        // A plain loop: `copy_from_slice` would link its panic message formatting.
-        for (to, &byte) in to.zip(s.as_bytes().iter().take(take)) {
-            *to = byte;
-        }
-        self.len += take;
-        if take == s.len() {
-            Ok(())
-        } else {
-            Err(core::fmt::Error)
-        }
-    }
 }
 
 /// The blob lives in linear memory above everything the module itself uses (`__heap_base`):
