@@ -229,6 +229,30 @@ impl Optimizer {
             ),
         }
     }
+
+    /// [`update`](Self::update) with an all-zero gradient (`zeros`, as long as `weights`),
+    /// the same numbers, faster where the formula reduces: RMSprop without momentum then
+    /// only decays its average (`v = rho * v`, weights unchanged, as the formula gives for
+    /// `g = 0` with a positive epsilon and finite state), SGD without momentum does nothing.
+    /// (A NaN average, which only follows a non-finite gradient and so a non-finite loss,
+    /// leaves the weight as it is here instead of making it NaN.)
+    pub fn update_zero_gradient(
+        &self,
+        scalars: StepScalars,
+        weights: &mut [f32],
+        zeros: &[f32],
+        slots: &mut [&mut [f32]],
+    ) {
+        match (self, slots) {
+            (Optimizer::RmsProp(o), [velocity])
+                if o.epsilon > 0.0 && o.learning_rate.is_finite() =>
+            {
+                decay(o.rho, velocity);
+            }
+            (Optimizer::Sgd(o), []) if o.learning_rate.is_finite() => {}
+            (_, slots) => self.update(scalars, weights, zeros, slots),
+        }
+    }
 }
 
 /// Scalars that change from step to step but not from parameter to parameter.
@@ -245,6 +269,14 @@ fn rmsprop(o: &RmsProp, weights: &mut [f32], gradients: &[f32], velocity: &mut [
         let nv = rho * *v + one_minus_rho * (g * g);
         *v = nv;
         *w -= lr * g / (nv + eps).sqrt();
+    }
+}
+
+/// `v = rho * v + (1 - rho) * 0²`, which is `rho * v` for `v >= 0`.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+fma", "x86_64+avx2+fma"))]
+fn decay(rho: f32, velocity: &mut [f32]) {
+    for v in velocity.iter_mut() {
+        *v *= rho;
     }
 }
 

@@ -103,3 +103,56 @@ fn names_and_defaults() {
     );
     assert!(Optimizer::from_name("lion", None).is_none());
 }
+
+#[test]
+fn zero_gradient_updates_equal_the_full_formula() {
+    let optimizers = [
+        Optimizer::RmsProp(RmsProp::default()),
+        Optimizer::RmsProp(RmsProp {
+            momentum: 0.5,
+            ..RmsProp::default()
+        }),
+        Optimizer::Sgd(Sgd::default()),
+        Optimizer::Sgd(Sgd {
+            momentum: 0.9,
+            nesterov: true,
+            ..Sgd::default()
+        }),
+        Optimizer::Adam(Adam::default()),
+        Optimizer::Adagrad(Adagrad::default()),
+    ];
+    let n = 37;
+    for optimizer in optimizers {
+        // State after a few real steps, then steps with a zero gradient both ways.
+        let mut weights: Vec<f32> = (0..n).map(|i| (i as f32 - 18.0) * 0.03).collect();
+        let mut slots: Vec<Vec<f32>> = (0..optimizer.slots())
+            .map(|s| vec![optimizer.initial_slot_value(s); n])
+            .collect();
+        let mut step = 0;
+        for round in 0..3 {
+            step += 1;
+            let gradient: Vec<f32> = (0..n)
+                .map(|i| ((i * 7 + round) % 11) as f32 * 0.1 - 0.5)
+                .collect();
+            let mut views: Vec<&mut [f32]> = slots.iter_mut().map(|s| &mut s[..]).collect();
+            optimizer.update(
+                optimizer.step_scalars(step),
+                &mut weights,
+                &gradient,
+                &mut views,
+            );
+        }
+        let zeros = vec![0.0f32; n];
+        let (mut fast_weights, mut fast_slots) = (weights.clone(), slots.clone());
+        for _ in 0..3 {
+            step += 1;
+            let scalars = optimizer.step_scalars(step);
+            let mut views: Vec<&mut [f32]> = slots.iter_mut().map(|s| &mut s[..]).collect();
+            optimizer.update(scalars, &mut weights, &zeros, &mut views);
+            let mut views: Vec<&mut [f32]> = fast_slots.iter_mut().map(|s| &mut s[..]).collect();
+            optimizer.update_zero_gradient(scalars, &mut fast_weights, &zeros, &mut views);
+        }
+        assert_eq!(fast_weights, weights, "{optimizer:?}");
+        assert_eq!(fast_slots, slots, "{optimizer:?}");
+    }
+}
