@@ -3,7 +3,7 @@
 //! in an atomic), so one build runs everywhere and uses what the CPU has.
 //!
 //! The weights are input-major, so the contiguous direction is the outputs. The dense kernel
-//! gathers up to [`BATCH`] non-zero inputs (zero inputs are skipped, as in the portable
+//! gathers up to 64 non-zero inputs (zero inputs are skipped, as in the portable
 //! kernel), then walks the outputs in blocks, keeping a block's sums in registers across the
 //! whole batch: two weight rows at a time are interleaved byte by byte and widened to 16-bit
 //! lanes, so that one `pmaddwd` computes `x0·w0[k] + x1·w1[k]` for several outputs at once
