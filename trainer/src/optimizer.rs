@@ -230,12 +230,28 @@ impl Optimizer {
         }
     }
 
-    /// [`update`](Self::update) with an all-zero gradient (`zeros`, as long as `weights`),
-    /// the same numbers, faster where the formula reduces: RMSprop without momentum then
-    /// only decays its average (`v = rho * v`, weights unchanged, as the formula gives for
-    /// `g = 0` with a positive epsilon and finite state), SGD without momentum does nothing.
-    /// (A NaN average, which only follows a non-finite gradient and so a non-finite loss,
-    /// leaves the weight as it is here instead of making it NaN.)
+    /// What [`update`](Self::update) does with an all-zero gradient, when the formula
+    /// reduces to something simpler: RMSprop without momentum only decays its average
+    /// (`v = rho * v + (1 - rho) * 0²`, which is `rho * v` since `v >= 0`; the weight moves
+    /// by `lr * 0 / sqrt(v + epsilon)`, exactly 0 for a positive epsilon and finite state),
+    /// SGD without momentum does nothing. (A NaN average, which only follows a non-finite
+    /// gradient and so a non-finite loss, would make the weight NaN in the full formula.)
+    pub fn zero_gradient(&self) -> ZeroGradient {
+        match self {
+            Optimizer::RmsProp(o)
+                if o.momentum == 0.0 && o.epsilon > 0.0 && o.learning_rate.is_finite() =>
+            {
+                ZeroGradient::ScaleFirstSlot(o.rho)
+            }
+            Optimizer::Sgd(o) if o.momentum == 0.0 && o.learning_rate.is_finite() => {
+                ZeroGradient::Nothing
+            }
+            _ => ZeroGradient::Update,
+        }
+    }
+
+    /// [`update`](Self::update) with an all-zero gradient (`zeros`, as long as `weights`):
+    /// the same numbers, through [`zero_gradient`](Self::zero_gradient)'s shortcut.
     pub fn update_zero_gradient(
         &self,
         scalars: StepScalars,
@@ -243,15 +259,32 @@ impl Optimizer {
         zeros: &[f32],
         slots: &mut [&mut [f32]],
     ) {
-        match (self, slots) {
-            (Optimizer::RmsProp(o), [velocity])
-                if o.epsilon > 0.0 && o.learning_rate.is_finite() =>
-            {
-                decay(o.rho, velocity);
-            }
-            (Optimizer::Sgd(o), []) if o.learning_rate.is_finite() => {}
+        match (self.zero_gradient(), slots) {
+            (ZeroGradient::Nothing, _) => {}
+            (ZeroGradient::ScaleFirstSlot(factor), [first, ..]) => scale(factor, first),
             (_, slots) => self.update(scalars, weights, zeros, slots),
         }
+    }
+}
+
+/// The effect of an update with an all-zero gradient (see [`Optimizer::zero_gradient`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ZeroGradient {
+    /// Nothing changes.
+    Nothing,
+    /// The weights stay; the first slot is multiplied by the factor (one multiplication
+    /// per step, so `k` skipped steps can be caught up later by `k` multiplications with
+    /// the same result).
+    ScaleFirstSlot(f32),
+    /// Run the full update.
+    Update,
+}
+
+/// `values *= factor`, element by element.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+fma", "x86_64+avx2+fma"))]
+pub fn scale(factor: f32, values: &mut [f32]) {
+    for v in values.iter_mut() {
+        *v *= factor;
     }
 }
 
@@ -269,14 +302,6 @@ fn rmsprop(o: &RmsProp, weights: &mut [f32], gradients: &[f32], velocity: &mut [
         let nv = rho * *v + one_minus_rho * (g * g);
         *v = nv;
         *w -= lr * g / (nv + eps).sqrt();
-    }
-}
-
-/// `v = rho * v + (1 - rho) * 0²`, which is `rho * v` for `v >= 0`.
-#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+fma", "x86_64+avx2+fma"))]
-fn decay(rho: f32, velocity: &mut [f32]) {
-    for v in velocity.iter_mut() {
-        *v *= rho;
     }
 }
 

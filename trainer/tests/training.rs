@@ -418,3 +418,100 @@ fn gradients_match_the_reference_for_one_and_two_layers() {
         }
     }
 }
+
+#[test]
+fn skipped_zero_gradient_rows_follow_the_plain_formulas() {
+    // Batches of 8 of these 8x8 images leave many pixels zero in the whole batch, some for
+    // several batches in a row: the backend defers RMSprop's decay on those rows until
+    // their next real update. The plain formulas on whole arrays must give the same.
+    let data = Arc::new(common::synthetic(64, 5, 21));
+    let images: Vec<Vec<f32>> = (0..data.len())
+        .map(|i| {
+            data.image(i)
+                .iter()
+                .map(|&p| f32::from(p) * PIXEL_SCALE)
+                .collect()
+        })
+        .collect();
+    let start = Parameters::glorot_uniform(&[64, 20, 5], &mut Rng::new(22));
+    let batch_size = 8;
+    for optimizer in [
+        Optimizer::default(),
+        Optimizer::from_name("sgd", Some(0.1)).unwrap(),
+    ] {
+        let mut backend = CpuBackend::with_threads(2).unwrap();
+        let id = backend.load_dataset(&data).unwrap();
+        backend.set_parameters(&start, &optimizer).unwrap();
+        let mut expected = start.clone();
+        let mut slots: Vec<Vec<Vec<f32>>> = expected
+            .layers
+            .iter()
+            .flat_map(|l| [l.weights.len(), l.bias.len()])
+            .map(|len| vec![vec![0.0f32; len]; optimizer.slots()])
+            .collect();
+        let mut order: Vec<u32> = (0..data.len() as u32).collect();
+        let mut rng = Rng::new(23);
+        let mut step = 0;
+        let mut zero_rows = 0;
+        for epoch in 1..=3 {
+            rng.shuffle(&mut order);
+            let plan = EpochPlan {
+                epoch,
+                dataset: id,
+                order: &order,
+                batch_size,
+            };
+            backend
+                .train_epoch(plan, &mut |_| ControlFlow::Continue(()))
+                .unwrap();
+            for batch in order.chunks(batch_size) {
+                let batch_images: Vec<Vec<f32>> =
+                    batch.iter().map(|&i| images[i as usize].clone()).collect();
+                let labels: Vec<u8> = batch.iter().map(|&i| data.labels[i as usize]).collect();
+                zero_rows += (0..64)
+                    .filter(|&j| batch_images.iter().all(|x| x[j] == 0.0))
+                    .count();
+                let (_, gradient) = trainer::backend::cpu::reference_loss_and_gradient(
+                    &expected,
+                    &batch_images,
+                    &labels,
+                );
+                step += 1;
+                let scalars = optimizer.step_scalars(step);
+                let arrays =
+                    expected
+                        .layers
+                        .iter_mut()
+                        .zip(&gradient.layers)
+                        .flat_map(|(layer, grad)| {
+                            [
+                                (&mut layer.weights, &grad.weights),
+                                (&mut layer.bias, &grad.bias),
+                            ]
+                        });
+                for ((values, grad), slots) in arrays.zip(&mut slots) {
+                    let mut views: Vec<&mut [f32]> = slots.iter_mut().map(|s| &mut s[..]).collect();
+                    optimizer.update(scalars, values, grad, &mut views);
+                }
+            }
+        }
+        assert!(
+            zero_rows > 100,
+            "only {zero_rows} zero rows: the test misses its point"
+        );
+        let got = backend.parameters().unwrap();
+        for (g, e) in got.layers.iter().zip(&expected.layers) {
+            for (a, b) in g
+                .weights
+                .iter()
+                .chain(&g.bias)
+                .zip(e.weights.iter().chain(&e.bias))
+            {
+                assert!(
+                    (a - b).abs() < 2e-6,
+                    "{optimizer:?}: backend {a}, plain {b}"
+                );
+            }
+        }
+    }
+}

@@ -41,7 +41,7 @@ use crate::backend::{
 };
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::optimizer::{Optimizer, StepScalars};
+use crate::optimizer::{self, Optimizer, StepScalars, ZeroGradient};
 use crate::params::{DenseParams, Parameters};
 
 mod kernels;
@@ -138,6 +138,9 @@ struct Shard {
     out: Vec<f32>,
     /// This shard's share of the columns of the last two batches (even, odd).
     parts: [Arc<BatchPart>; 2],
+    /// Per first-layer weight row, zero-gradient steps not yet applied to its optimizer
+    /// state (see [`Optimizer::zero_gradient`]).
+    deferred: Vec<u32>,
 }
 
 /// The parameters a forward pass reads.
@@ -296,8 +299,7 @@ fn helper(shard: &mut Shard, context: &Context<'_>, jobs: Receiver<Job>, done: S
     }
 }
 
-/// Runs `update` on `weights[range]`, its gradient and the same range of every slot; with
-/// `zero`, the gradient is all zeros and may be skipped.
+/// Runs `update` on `weights[range]`, its gradient and the same range of every slot.
 fn apply(
     optimizer: &Optimizer,
     scalars: StepScalars,
@@ -305,29 +307,31 @@ fn apply(
     gradient: &[f32],
     slots: &mut [Aligned],
     range: Range<usize>,
-    zero: bool,
 ) {
     let weights = &mut weights[range.clone()];
-    let mut update = |slots: &mut [&mut [f32]]| {
-        if zero {
-            optimizer.update_zero_gradient(scalars, weights, gradient, slots);
-        } else {
-            optimizer.update(scalars, weights, gradient, slots);
-        }
-    };
     match slots {
-        [] => update(&mut []),
-        [a] => update(&mut [&mut a.as_mut_slice()[range]]),
-        [a, b] => update(&mut [
-            &mut a.as_mut_slice()[range.clone()],
-            &mut b.as_mut_slice()[range],
-        ]),
+        [] => optimizer.update(scalars, weights, gradient, &mut []),
+        [a] => optimizer.update(
+            scalars,
+            weights,
+            gradient,
+            &mut [&mut a.as_mut_slice()[range]],
+        ),
+        [a, b] => optimizer.update(
+            scalars,
+            weights,
+            gradient,
+            &mut [
+                &mut a.as_mut_slice()[range.clone()],
+                &mut b.as_mut_slice()[range],
+            ],
+        ),
         slots => {
             let mut views: Vec<&mut [f32]> = slots
                 .iter_mut()
                 .map(|s| &mut s.as_mut_slice()[range.clone()])
                 .collect();
-            update(&mut views);
+            optimizer.update(scalars, weights, gradient, &mut views);
         }
     }
 }
@@ -514,7 +518,6 @@ impl Shard {
                         &grad[..width],
                         &mut self.second_slots,
                         k * stride..k * stride + width,
-                        false,
                     );
                 }
             }
@@ -537,30 +540,61 @@ impl Shard {
             &grad[..width],
             &mut self.bias_slots,
             0..width,
-            false,
         );
 
         let weights = weights.as_mut_slice();
         let mut columns = Vec::with_capacity(job.parts.len());
+        let zero_gradient = optimizer.zero_gradient();
         for j in 0..context.inputs {
+            let row = j * stride..j * stride + width;
             columns.clear();
             columns.extend(job.parts.iter().map(|part| part.column(j)));
-            // About a third of the pixels are zero in every sample of a batch.
-            let zero = columns.iter().all(|(rows, _)| rows.is_empty());
-            if zero {
-                grad.fill(0.0);
+            // About a third of the pixels are zero in every sample of a batch. Where the
+            // optimizer then only scales its first slot, the scaling waits until the row's
+            // next real update (or forever, for pixels that are always zero): the same
+            // multiplications, without a pass over the row each step.
+            if columns.iter().all(|(rows, _)| rows.is_empty()) {
+                match zero_gradient {
+                    ZeroGradient::Nothing => continue,
+                    ZeroGradient::ScaleFirstSlot(_) => {
+                        self.deferred[j] += 1;
+                        continue;
+                    }
+                    ZeroGradient::Update => grad.fill(0.0),
+                }
             } else {
                 kernels::sparse_gradient(grad, &columns, delta);
             }
+            catch_up(
+                zero_gradient,
+                &mut self.deferred[j],
+                &mut self.weight_slots,
+                row.clone(),
+            );
             apply(
                 optimizer,
                 scalars,
                 weights,
                 &grad[..width],
                 &mut self.weight_slots,
-                j * stride..j * stride + width,
-                zero,
+                row,
             );
+        }
+    }
+}
+
+/// Applies a row's `deferred` zero-gradient steps to the `row` range of its first slot.
+fn catch_up(
+    zero_gradient: ZeroGradient,
+    deferred: &mut u32,
+    slots: &mut [Aligned],
+    row: Range<usize>,
+) {
+    let pending = std::mem::take(deferred);
+    if let (ZeroGradient::ScaleFirstSlot(factor), Some(slot)) = (zero_gradient, slots.first_mut()) {
+        let slot = &mut slot.as_mut_slice()[row];
+        for _ in 0..pending {
+            optimizer::scale(factor, slot);
         }
     }
 }
@@ -618,6 +652,7 @@ impl Net {
                     grad: Aligned::default(),
                     out: Vec::new(),
                     parts: Default::default(),
+                    deferred: vec![0; inputs],
                 }
             })
             .collect();
@@ -868,7 +903,6 @@ fn middle_step(
                 bias_grad,
                 &mut second.bias_slots,
                 0..second.outputs,
-                false,
             );
         }
         return Ok((loss, correct));
@@ -925,7 +959,6 @@ fn middle_step(
         bias_grad,
         &mut second.bias_slots,
         0..second.outputs,
-        false,
     );
     Ok((loss, correct))
 }
