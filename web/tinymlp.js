@@ -69,16 +69,22 @@ export class TinyMLP {
     if (this.wasm.tmlp_load(bytes.length) !== 0) throw this.error();
   }
 
+  /** The module's `ModelInfo`: kinds, kind, classes, layers, width, height, channels,
+   *  input length (a fresh view: memory may have grown since the last call). */
+  info() {
+    return new Uint32Array(this.wasm.memory.buffer, this.wasm.tmlp_model(), 8);
+  }
+
   /** The loaded model's parameter kind: 'int8', 'f32', or null without a model. */
   get kind() {
-    return KINDS[this.wasm.tmlp_kind()] ?? null;
+    return KINDS[this.info()[1]] ?? null;
   }
 
   /** The parameter kinds this build of the module runs: `['int8']` for the default build
    *  (`tinymlp.wasm`), `['f32', 'int8']` for the f32 build (`tinymlp-f32.wasm`). Either build
    *  loads any valid model, so `load` tells the kind even where `classify` cannot run it. */
   get kinds() {
-    const bits = this.wasm.tmlp_kinds();
+    const bits = this.info()[0];
     return KINDS.filter((kind, code) => kind && (bits >> code) & 1);
   }
 
@@ -89,23 +95,18 @@ export class TinyMLP {
 
   /** Number of classes (0 without a model). */
   get classes() {
-    return this.wasm.tmlp_classes();
+    return this.info()[2];
   }
 
   /** The input image the model expects: width, height, channels and length in bytes. */
   get input() {
-    const w = this.wasm;
-    return {
-      width: w.tmlp_input_width(),
-      height: w.tmlp_input_height(),
-      channels: w.tmlp_input_channels(),
-      length: w.tmlp_input_len(),
-    };
+    const [, , , , width, height, channels, length] = this.info();
+    return { width, height, channels, length };
   }
 
   /** Number of dense layers (0 without a model). */
   get layers() {
-    return this.wasm.tmlp_layers();
+    return this.info()[3];
   }
 
   /**
@@ -126,10 +127,10 @@ export class TinyMLP {
     );
     const found = w.tmlp_predict(pixels.length);
     if (found < 0) throw this.error();
-    const classes = w.tmlp_classes();
+    const [, kind, classes] = this.info();
     const buffer = w.memory.buffer;
     const probabilities = new Float32Array(buffer, w.tmlp_probabilities_ptr(), classes).slice();
-    const RawArray = w.tmlp_kind() === 2 ? Int32Array : Float32Array;
+    const RawArray = kind === 2 ? Int32Array : Float32Array;
     const raw = new RawArray(buffer, w.tmlp_raw_ptr(), classes).slice();
     return { class: found, probability: probabilities[found], probabilities, raw };
   }
@@ -149,10 +150,9 @@ export class TinyMLP {
    *  reports a static template and three numbers, filled in here exactly as the runtime's
    *  `Error::template` documents, which gives the runtime's `Display` text. */
   error() {
-    const w = this.wasm;
-    const buffer = w.memory.buffer;
-    const template = this.decoder.decode(new Uint8Array(buffer, w.tmlp_error_ptr(), w.tmlp_error_len()));
-    const values = new Uint32Array(buffer, w.tmlp_error_values_ptr(), 3);
+    const buffer = this.wasm.memory.buffer;
+    const [at, length, ...values] = new Uint32Array(buffer, this.wasm.tmlp_error(), 5);
+    const template = this.decoder.decode(new Uint8Array(buffer, at, length));
     let next = 0;
     const message = template.replace(/\{(layer|kind)?\}/g, (_, what) => {
       const value = values[next++];

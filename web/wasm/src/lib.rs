@@ -1,7 +1,7 @@
 //! The tinymlp runtime as a WebAssembly module with plain C-ABI exports.
 //!
 //! No wasm-bindgen: the API is a handful of numbers and pointers into linear memory, so the
-//! JS side (`web/tinymlp.js`) is 150 lines with no generated glue, the module has no imports
+//! JS side (`web/tinymlp.js`) is 200 lines with no generated glue, the module has no imports
 //! at all, and it loads the same way in Node and in browsers (`WebAssembly.instantiate`).
 //!
 //! One module instance holds one model at a time. The calling sequence is:
@@ -9,22 +9,22 @@
 //! 1. `tmlp_blob_buffer(len)`: a pointer to `len` writable bytes (linear memory grows as
 //!    needed); the JS side copies the blob there. This forgets any loaded model.
 //! 2. `tmlp_load(len)`: validates the blob; 0 on success, -1 on failure with the error (see
-//!    below).
-//! 3. Write `tmlp_input_len()` pixels at `tmlp_input_ptr()`, call `tmlp_predict(len)`: the class,
-//!    or -1 with an error. The probabilities (`tmlp_classes()` f32 values) are then at
-//!    `tmlp_probabilities_ptr()`, the raw outputs (int32 sums of an int8 model, f32 logits of an
-//!    f32 model: `tmlp_kind()`) at `tmlp_raw_ptr()`.
+//!    below). The model's shape is then at `tmlp_model()`: eight `u32`, see [`ModelInfo`].
+//! 3. Write the model's `input_len` pixels at `tmlp_input_ptr()` (room for
+//!    `tmlp_input_capacity()`), call `tmlp_predict(len)`: the class, or -1 with an error. The
+//!    probabilities (`classes` f32 values) are then at `tmlp_probabilities_ptr()`, the raw
+//!    outputs (int32 sums of an int8 model, f32 logits of an f32 model) at `tmlp_raw_ptr()`.
 //! 4. Optionally `tmlp_digest_start()` before a run of predictions and `tmlp_digest_finish()`
 //!    after it: the runtime's [`OutputDigest`] of their raw outputs, to compare bit for bit
 //!    with other targets.
 //!
-//! An error is reported without formatting code in the module (`core::fmt` would be a third
-//! of it): a static UTF-8 template at `tmlp_error_ptr()` / `tmlp_error_len()` and three `u32`
-//! numbers at `tmlp_error_values_ptr()`, which the JS side fills in as
+//! An error is reported without formatting code in the module (`core::fmt` would be an
+//! eighth of it): five `u32` at `tmlp_error()`, the address and length of a static UTF-8
+//! template and the three numbers it names, which the JS side fills in as
 //! [`Error::template`] documents, giving exactly the runtime's `Display` text.
 //!
-//! Two builds: by default the module runs int8 models only (`tmlp_kinds()`), which keeps the
-//! one the page loads small; with the `f32` feature it runs f32 models too, and the page
+//! Two builds: by default the module runs int8 models only (`ModelInfo::kinds`), which keeps
+//! the one the page loads small; with the `f32` feature it runs f32 models too, and the page
 //! fetches that build only when a user loads an f32 model. The forward passes are compiled in
 //! the `tinymlp-wasm-forward` crate, which builds for speed while this one builds for size.
 //!
@@ -66,12 +66,54 @@ impl<T> Global<T> {
     }
 }
 
+/// The parameter kinds this build runs, as bits `1 << kind` (kind as in [`ModelInfo::kind`]):
+/// int8 only (4) by default, both (6) with the `f32` feature. Every build loads every valid
+/// model, so that the caller learns its kind and can hand it to a build that runs it.
+const KINDS: u32 = if cfg!(feature = "f32") {
+    (1 << 1) | (1 << 2)
+} else {
+    1 << 2
+};
+
+/// The loaded model's shape, as the JS side reads it: eight `u32` at [`tmlp_model`]. One
+/// export for all of them is smaller than one per number.
+#[repr(C)]
+struct ModelInfo {
+    /// [`KINDS`], with or without a model.
+    kinds: u32,
+    /// The loaded model's parameter kind: 0 none, 1 f32, 2 int8.
+    kind: u32,
+    /// Number of classes.
+    classes: u32,
+    /// Number of dense layers.
+    layers: u32,
+    /// Input width, height and channels.
+    width: u32,
+    height: u32,
+    channels: u32,
+    /// Pixels [`tmlp_predict`] reads: `width * height * channels`.
+    input_len: u32,
+}
+
+/// No model loaded.
+const NO_MODEL: ModelInfo = ModelInfo {
+    kinds: KINDS,
+    kind: 0,
+    classes: 0,
+    layers: 0,
+    width: 0,
+    height: 0,
+    channels: 0,
+    input_len: 0,
+};
+
 /// What the exports remember between calls. Kept small: it lands in a data segment.
 struct State {
     model: Option<Model<'static>>,
     digest: Option<OutputDigest>,
-    /// The last error's template ([`Error::template`]); empty after a success.
-    error: &'static str,
+    info: ModelInfo,
+    /// The last error: template address and length (0 after a success), its three numbers.
+    error: [u32; 5],
     /// Bytes the blob buffer may hold (what the last `tmlp_blob_buffer` call reserved).
     blob_capacity: usize,
 }
@@ -85,14 +127,13 @@ struct Buffers {
     probabilities: [f32; MAX],
     /// Raw outputs as bits: `i32` for int8 models, `f32::to_bits` for f32 models.
     raw: [u32; MAX],
-    /// The numbers the last error's template names.
-    error_values: [u32; 3],
 }
 
 static STATE: Global<State> = Global::new(State {
     model: None,
     digest: None,
-    error: "",
+    info: NO_MODEL,
+    error: [0; 5],
     blob_capacity: 0,
 });
 
@@ -103,7 +144,6 @@ static BUFFERS: Global<Buffers> = Global::new(Buffers {
     input: [0; MAX],
     probabilities: [0.0; MAX],
     raw: [0; MAX],
-    error_values: [0; 3],
 });
 
 /// A pointer to `len` writable bytes for the next blob, or null if memory cannot grow.
@@ -112,6 +152,7 @@ static BUFFERS: Global<Buffers> = Global::new(Buffers {
 pub extern "C" fn tmlp_blob_buffer(len: usize) -> *mut u8 {
     let state = STATE.get();
     state.model = None;
+    state.info = NO_MODEL;
     match blob_memory::reserve(len) {
         Some(pointer) => {
             state.blob_capacity = len;
@@ -125,11 +166,12 @@ pub extern "C" fn tmlp_blob_buffer(len: usize) -> *mut u8 {
 }
 
 /// Validates the `len` bytes written at [`tmlp_blob_buffer`]'s pointer and makes them the
-/// model. 0 on success; -1 on failure, with the reason at [`tmlp_error_ptr`].
+/// model. 0 on success; -1 on failure, with the reason at [`tmlp_error`].
 #[no_mangle]
 pub extern "C" fn tmlp_load(len: usize) -> i32 {
     let state = STATE.get();
     state.model = None;
+    state.info = NO_MODEL;
     if len > state.blob_capacity {
         let length = u32::try_from(len).unwrap_or(u32::MAX);
         return fail(
@@ -142,30 +184,41 @@ pub extern "C" fn tmlp_load(len: usize) -> i32 {
     };
     match Model::from_bytes(blob) {
         Ok(model) => {
+            let input = model.input();
+            state.info = ModelInfo {
+                kinds: KINDS,
+                kind: match model.kind() {
+                    ParamKind::F32 => 1,
+                    ParamKind::Int8 => 2,
+                },
+                // All at most `MAX_WIDTH` (or `MAX_LAYERS`): validated.
+                classes: model.classes() as u32,
+                layers: model.layers().len() as u32,
+                width: u32::from(input.width),
+                height: u32::from(input.height),
+                channels: u32::from(input.channels),
+                input_len: input.len(),
+            };
             state.model = Some(model);
-            state.error = "";
+            state.error[1] = 0;
             0
         }
         Err(error) => fail(&mut state.error, error.template()),
     }
 }
 
-/// The last error's template (UTF-8, [`tmlp_error_len`] bytes; see [`Error::template`]).
+/// The loaded model's shape: eight `u32`, see [`ModelInfo`] (all 0 but `kinds` without a
+/// model).
 #[no_mangle]
-pub extern "C" fn tmlp_error_ptr() -> *const u8 {
+pub extern "C" fn tmlp_model() -> *const u32 {
+    core::ptr::addr_of!(STATE.get().info).cast()
+}
+
+/// The last error: five `u32`, the address and length in bytes of its UTF-8 template (length 0
+/// after a success) and the three numbers the template names (see [`Error::template`]).
+#[no_mangle]
+pub extern "C" fn tmlp_error() -> *const u32 {
     STATE.get().error.as_ptr()
-}
-
-/// Length in bytes of the last error's template (0 after a success).
-#[no_mangle]
-pub extern "C" fn tmlp_error_len() -> usize {
-    STATE.get().error.len()
-}
-
-/// The three numbers the last error's template names.
-#[no_mangle]
-pub extern "C" fn tmlp_error_values_ptr() -> *const u32 {
-    BUFFERS.get().error_values.as_ptr()
 }
 
 /// Where [`tmlp_predict`] reads its pixels from ([`tmlp_input_capacity`] bytes).
@@ -180,79 +233,8 @@ pub extern "C" fn tmlp_input_capacity() -> usize {
     MAX
 }
 
-/// Number of pixels the loaded model reads (`width * height * channels`), 0 without a model.
-#[no_mangle]
-pub extern "C" fn tmlp_input_len() -> usize {
-    STATE.get().model.as_ref().map_or(0, Model::input_len)
-}
-
-/// Input width in pixels, 0 without a model.
-#[no_mangle]
-pub extern "C" fn tmlp_input_width() -> u32 {
-    STATE
-        .get()
-        .model
-        .as_ref()
-        .map_or(0, |m| u32::from(m.input().width))
-}
-
-/// Input height in pixels, 0 without a model.
-#[no_mangle]
-pub extern "C" fn tmlp_input_height() -> u32 {
-    STATE
-        .get()
-        .model
-        .as_ref()
-        .map_or(0, |m| u32::from(m.input().height))
-}
-
-/// Channels per pixel, 0 without a model.
-#[no_mangle]
-pub extern "C" fn tmlp_input_channels() -> u32 {
-    STATE
-        .get()
-        .model
-        .as_ref()
-        .map_or(0, |m| u32::from(m.input().channels))
-}
-
-/// Number of classes, 0 without a model.
-#[no_mangle]
-pub extern "C" fn tmlp_classes() -> usize {
-    STATE.get().model.as_ref().map_or(0, Model::classes)
-}
-
-/// The loaded model's parameter kind: 0 none, 1 f32, 2 int8.
-#[no_mangle]
-pub extern "C" fn tmlp_kind() -> u32 {
-    match STATE.get().model.as_ref().map(Model::kind) {
-        None => 0,
-        Some(ParamKind::F32) => 1,
-        Some(ParamKind::Int8) => 2,
-    }
-}
-
-/// The parameter kinds this build runs, as bits `1 << kind` (kind as in [`tmlp_kind`]): the
-/// default build runs int8 models only (4); one with the `f32` feature runs both (6). The
-/// default build still loads an f32 model, so that the caller can learn its kind and hand it
-/// to a build that runs it.
-#[no_mangle]
-pub extern "C" fn tmlp_kinds() -> u32 {
-    if cfg!(feature = "f32") {
-        (1 << 1) | (1 << 2)
-    } else {
-        1 << 2
-    }
-}
-
-/// Number of hidden layers plus the output layer, 0 without a model.
-#[no_mangle]
-pub extern "C" fn tmlp_layers() -> usize {
-    STATE.get().model.as_ref().map_or(0, |m| m.layers().len())
-}
-
 /// Classifies the `len` pixels at [`tmlp_input_ptr`]: the class, or -1 with the reason at
-/// [`tmlp_error_ptr`] (the runtime's, for a `len` other than [`tmlp_input_len`] too).
+/// [`tmlp_error`] (the runtime's, for a `len` other than the model's input length too).
 #[no_mangle]
 pub extern "C" fn tmlp_predict(len: usize) -> i32 {
     let State {
@@ -285,21 +267,21 @@ pub extern "C" fn tmlp_predict(len: usize) -> i32 {
                 digest.add(&prediction);
             }
             copy_outputs(&prediction, &mut buffers.probabilities, &mut buffers.raw);
-            *error = "";
+            error[1] = 0;
             i32::try_from(prediction.class).unwrap_or(-1)
         }
         Err(wrong) => fail(error, wrong.template()),
     }
 }
 
-/// The last prediction's probabilities ([`tmlp_classes`] f32 values).
+/// The last prediction's probabilities (`classes` f32 values).
 #[no_mangle]
 pub extern "C" fn tmlp_probabilities_ptr() -> *const f32 {
     BUFFERS.get().probabilities.as_ptr()
 }
 
-/// The last prediction's raw outputs ([`tmlp_classes`] 4-byte values: i32 sums of an int8
-/// model, f32 logits of an f32 model).
+/// The last prediction's raw outputs (`classes` 4-byte values: i32 sums of an int8 model, f32
+/// logits of an f32 model).
 #[no_mangle]
 pub extern "C" fn tmlp_raw_ptr() -> *const u32 {
     BUFFERS.get().raw.as_ptr()
@@ -336,11 +318,12 @@ fn copy_outputs(prediction: &Prediction<'_>, probabilities: &mut [f32], raw: &mu
     }
 }
 
-/// Records an error (a template and its numbers, see [`Error::template`]); returns -1, the
-/// exports' failure value.
-fn fail(error: &mut &'static str, (template, values): (&'static str, [u32; 3])) -> i32 {
-    *error = template;
-    BUFFERS.get().error_values = values;
+/// Records an error (a template and its numbers, see [`Error::template`]) in `error`, the
+/// five `u32` at [`tmlp_error`]; returns -1, the exports' failure value.
+fn fail(error: &mut [u32; 5], (template, values): (&'static str, [u32; 3])) -> i32 {
+    let [v0, v1, v2] = values;
+    // wasm32 addresses and lengths fit a u32.
+    *error = [template.as_ptr() as u32, template.len() as u32, v0, v1, v2];
     -1
 }
 
