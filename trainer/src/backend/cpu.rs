@@ -127,10 +127,10 @@ struct Shard {
     weight_slots: Vec<Aligned>,
     bias_slots: Vec<Aligned>,
     second_slots: Vec<Aligned>,
-    /// The batch's hidden activations, `rows x stride`.
+    /// The batch's hidden activations, `rows x stride`; in step 3, their gradient.
     hidden: Aligned,
-    /// Their gradient, `rows x stride`.
-    delta: Aligned,
+    /// The gradient of the second layer's weights, `outputs x stride`.
+    second_grad: Aligned,
     /// One row's gradient.
     grad: Aligned,
     /// What step 1 hands to the calling thread: per chunk, the second layer's partial sums
@@ -236,7 +236,6 @@ impl Context<'_> {
 /// Step 3's inputs for one batch.
 #[derive(Clone)]
 struct Backward {
-    batch: usize,
     scalars: StepScalars,
     /// Gradient of the loss with respect to the second layer's output (`rows x outputs`),
     /// or the first layer's logits.
@@ -476,58 +475,58 @@ impl Shard {
             second,
         } = &mut self.params;
         let (start, width, stride) = (*start, *width, *stride);
-        let rows = context.batch(job.batch).len();
-        if self.delta.len() != rows * stride {
-            self.delta = Aligned::filled(rows * stride, 0.0);
-        }
         if self.grad.len() != stride {
             self.grad = Aligned::filled(stride, 0.0);
         }
-        let delta = self.delta.as_mut_slice();
-        let hidden = self.hidden.as_slice();
+        let hidden = self.hidden.as_mut_slice();
         let grad = self.grad.as_mut_slice();
         let delta_out = &job.delta_out[..];
 
         match context.second_outputs {
             Some(outputs) => {
+                let second_weights = second.as_mut_slice();
+                // The second layer's gradient first: it needs the activations, which the
+                // hidden units' gradient then replaces (one buffer fewer in the cache).
+                if self.second_grad.len() != outputs * stride {
+                    self.second_grad = Aligned::filled(outputs * stride, 0.0);
+                }
+                let second_grad = self.second_grad.as_mut_slice();
+                for (k, g) in second_grad.chunks_exact_mut(stride).enumerate() {
+                    g.fill(0.0);
+                    for (r, h) in hidden.chunks_exact(stride).enumerate() {
+                        kernels::axpy(g, delta_out[r * outputs + k], h);
+                    }
+                }
                 // The hidden units' gradient, with the second layer's weights before
                 // their update.
-                let second_weights = second.as_mut_slice();
-                for (r, (d, h)) in delta
-                    .chunks_exact_mut(stride)
-                    .zip(hidden.chunks_exact(stride))
-                    .enumerate()
-                {
-                    d.fill(0.0);
+                for (r, h) in hidden.chunks_exact_mut(stride).enumerate() {
+                    grad.fill(0.0);
                     for k in 0..outputs {
                         let w = &second_weights[k * stride..][..stride];
-                        kernels::axpy(d, delta_out[r * outputs + k], w);
+                        kernels::axpy(grad, delta_out[r * outputs + k], w);
                     }
-                    kernels::relu_mask(d, h);
+                    kernels::relu_mask(grad, h);
+                    h.copy_from_slice(grad);
                 }
-                // The second layer's rows, output by output.
                 for k in 0..outputs {
-                    grad.fill(0.0);
-                    for (r, h) in hidden.chunks_exact(stride).enumerate() {
-                        kernels::axpy(grad, delta_out[r * outputs + k], h);
-                    }
                     apply(
                         optimizer,
                         scalars,
                         second_weights,
-                        &grad[..width],
+                        &second_grad[k * stride..][..width],
                         &mut self.second_slots,
                         k * stride..k * stride + width,
                     );
                 }
             }
             None => {
-                for (r, d) in delta.chunks_exact_mut(stride).enumerate() {
+                for (r, h) in hidden.chunks_exact_mut(stride).enumerate() {
                     let from = r * context.hidden + start;
-                    d[..width].copy_from_slice(&delta_out[from..from + width]);
+                    h[..width].copy_from_slice(&delta_out[from..from + width]);
                 }
             }
         }
+        let delta = &*hidden;
 
         grad.fill(0.0);
         for d in delta.chunks_exact(stride) {
@@ -648,7 +647,7 @@ impl Net {
                     bias_slots: new_slots(stride),
                     second_slots: new_slots(outputs * stride),
                     hidden: Aligned::default(),
-                    delta: Aligned::default(),
+                    second_grad: Aligned::default(),
                     grad: Aligned::default(),
                     out: Vec::new(),
                     parts: Default::default(),
@@ -1155,7 +1154,6 @@ impl Backend for CpuBackend {
                 let (batch_loss, batch_correct) =
                     middle_step(middle, second.as_mut(), dense, &optimizer, scalars)?;
                 pending = Some(Backward {
-                    batch: index,
                     scalars,
                     delta_out: Arc::clone(&middle.delta_out),
                     parts: std::iter::once(own_part)
