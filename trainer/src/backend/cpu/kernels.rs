@@ -66,18 +66,20 @@ macro_rules! madd {
     };
 }
 
-/// Calls `$kernel::<B>(column, ...)` over `0..$width` in blocks of 256, 128, 64, 32 and 16
-/// columns, then once with a generic width for what is left (only when `$width` is not a
-/// multiple of 16).
+/// Calls `$kernel::<B>(column, ...)` over `0..$width` in blocks of 256 (with AVX-512's 32
+/// registers; else at most 64, so the block's sums still fit in registers), 128, 64, 32 and
+/// 16 columns, then once with a generic width for what is left (only when `$width` is not
+/// a multiple of 16). The block sizes change how the work is cut, not the arithmetic.
 macro_rules! by_blocks {
     ($width:expr, $kernel:ident, $generic:ident, ($($arg:expr),*)) => {{
         let width = $width;
+        let widest = widest_block();
         let mut column = 0;
         while column < width {
             let left = width - column;
-            column += if left >= 256 {
+            column += if left >= 256 && widest >= 256 {
                 $kernel::<256>(column, $($arg),*)
-            } else if left >= 128 {
+            } else if left >= 128 && widest >= 128 {
                 $kernel::<128>(column, $($arg),*)
             } else if left >= 64 {
                 $kernel::<64>(column, $($arg),*)
@@ -90,6 +92,15 @@ macro_rules! by_blocks {
             };
         }
     }};
+}
+
+/// The widest block of outputs whose sums the CPU can hold in registers.
+fn widest_block() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        return 256;
+    }
+    64
 }
 
 /// One sample through the sparse first layer: `out = act(bias + Σ x_j W[j, :])` over the
