@@ -161,3 +161,33 @@ test('every build of the module exports the same API', async () => {
   const simd = await names('simd');
   for (const variant of Object.keys(wasmVariants)) assert.deepEqual(await names(variant), simd);
 });
+
+/** The ids of a wasm module's sections, in order. */
+function sectionIds(bytes) {
+  const ids = [];
+  let at = 8; // magic and version
+  while (at < bytes.length) {
+    ids.push(bytes[at++]);
+    let size = 0;
+    for (let shift = 0; ; shift += 7) {
+      const byte = bytes[at++];
+      size |= (byte & 0x7f) << shift;
+      if (byte < 0x80) break;
+    }
+    at += size;
+  }
+  return ids;
+}
+
+test('no build links formatting code: no function table, no imports', () => {
+  // core::fmt reaches the Display impls it formats with only through a function table, and
+  // a panic's message is formatted by core::fmt: no table means neither is in the module.
+  const TABLE = 4;
+  const ELEMENT = 9;
+  const IMPORT = 2;
+  for (const [variant, file] of Object.entries(wasmVariants)) {
+    const ids = sectionIds(fs.readFileSync(file));
+    assert.ok(ids.includes(10), `${variant}: no code section found in ${ids}`);
+    for (const id of [TABLE, ELEMENT, IMPORT]) assert.ok(!ids.includes(id), `${variant}: section ${id}`);
+  }
+});
