@@ -12,7 +12,6 @@ rustup component add llvm-tools rustfmt clippy >/dev/null
 
 apt_packages=()
 command -v qemu-system-arm >/dev/null || apt_packages+=(qemu-system-arm)
-command -v wasm-opt >/dev/null || apt_packages+=(binaryen)
 command -v chromium >/dev/null || apt_packages+=(chromium)
 command -v node >/dev/null || apt_packages+=(nodejs npm)
 if [ ${#apt_packages[@]} -gt 0 ]; then
