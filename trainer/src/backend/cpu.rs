@@ -66,28 +66,81 @@ const SPIN: Duration = Duration::from_micros(50);
 #[derive(Debug)]
 pub struct CpuBackend {
     datasets: Vec<SparseSet>,
+    /// The training images of the current epoch, in the epoch's order.
+    epoch: SparseRows,
     net: Option<Net>,
     optimizer: Optimizer,
     step: u64,
     threads: usize,
 }
 
-/// A dataset in compressed-row form (non-zero pixels only).
+/// A dataset with its images in compressed-row form.
 #[derive(Debug)]
 struct SparseSet {
     data: Arc<Dataset>,
-    /// `offsets[i]..offsets[i + 1]` are sample `i`'s entries.
+    rows: SparseRows,
+}
+
+/// Images in compressed-row form (non-zero pixels only).
+#[derive(Debug, Default)]
+struct SparseRows {
+    /// `offsets[i]..offsets[i + 1]` are image `i`'s entries.
     offsets: Vec<u32>,
-    /// Pixel index of each entry, ascending within a sample.
+    /// Pixel index of each entry, ascending within an image.
     indices: Vec<u16>,
     /// Pixel value of each entry (never 0).
     values: Vec<u8>,
 }
 
-impl SparseSet {
-    /// Where sample `i`'s entries lie in `indices` and `values`.
-    fn range(&self, sample: u32) -> Range<usize> {
-        self.offsets[sample as usize] as usize..self.offsets[sample as usize + 1] as usize
+impl SparseRows {
+    /// Where image `i`'s entries lie in `indices` and `values`.
+    fn range(&self, image: usize) -> Range<usize> {
+        self.offsets[image] as usize..self.offsets[image + 1] as usize
+    }
+
+    /// Replaces these rows by `from`'s images in the order `order`, copying in parallel.
+    /// An epoch visits the dataset in a random order; with its images copied into that
+    /// order first, each batch reads one contiguous run that the hardware prefetches,
+    /// instead of 128 scattered ones that every thread would miss in the cache.
+    fn gather(&mut self, from: &SparseRows, order: &[u32]) -> Result<()> {
+        const PIECE: usize = 1024;
+        self.offsets.clear();
+        self.offsets.push(0);
+        let mut total = 0u32;
+        for &image in order {
+            let length = u32::try_from(from.range(image as usize).len()).ok();
+            total = length
+                .and_then(|length| total.checked_add(length))
+                .ok_or_else(|| Error::Config("epoch too large for the CPU backend".into()))?;
+            self.offsets.push(total);
+        }
+        self.indices.resize(total as usize, 0);
+        self.values.resize(total as usize, 0);
+        let mut pieces = Vec::with_capacity(order.len().div_ceil(PIECE));
+        let (mut indices, mut values) = (&mut self.indices[..], &mut self.values[..]);
+        for (k, images) in order.chunks(PIECE).enumerate() {
+            let first = k * PIECE;
+            let length = (self.offsets[first + images.len()] - self.offsets[first]) as usize;
+            let (piece_indices, rest) = std::mem::take(&mut indices).split_at_mut(length);
+            indices = rest;
+            let (piece_values, rest) = std::mem::take(&mut values).split_at_mut(length);
+            values = rest;
+            pieces.push((images, piece_indices, piece_values));
+        }
+        pieces
+            .into_par_iter()
+            .for_each(|(images, mut indices, mut values)| {
+                for &image in images {
+                    let range = from.range(image as usize);
+                    let (to_indices, rest) = std::mem::take(&mut indices).split_at_mut(range.len());
+                    indices = rest;
+                    let (to_values, rest) = std::mem::take(&mut values).split_at_mut(range.len());
+                    values = rest;
+                    to_indices.copy_from_slice(&from.indices[range.clone()]);
+                    to_values.copy_from_slice(&from.values[range]);
+                }
+            });
+        Ok(())
     }
 }
 
@@ -209,6 +262,8 @@ impl BatchPart {
 /// What every thread reads during an epoch.
 struct Context<'a> {
     set: &'a SparseSet,
+    /// The training images in the epoch's order.
+    epoch: &'a SparseRows,
     order: &'a [u32],
     batch_size: usize,
     optimizer: Optimizer,
@@ -222,9 +277,14 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn batch(&self, index: usize) -> &[u32] {
+    /// Positions in the epoch's order of batch `index`'s samples.
+    fn batch_range(&self, index: usize) -> Range<usize> {
         let start = index * self.batch_size;
-        &self.order[start..(start + self.batch_size).min(self.order.len())]
+        start..(start + self.batch_size).min(self.order.len())
+    }
+
+    fn batch(&self, index: usize) -> &[u32] {
+        &self.order[self.batch_range(index)]
     }
 
     /// The positions in a batch of `rows` samples whose columns shard `shard` sorts.
@@ -335,23 +395,6 @@ fn apply(
     }
 }
 
-/// Loads a byte of every cache line of the samples' entries, which lie scattered over the
-/// dataset: the loads do not depend on each other, so their cache misses overlap instead of
-/// stalling the kernels one at a time (about a third of step 1's time otherwise).
-fn touch(set: &SparseSet, samples: &[u32]) {
-    let mut sum = 0u8;
-    for &sample in samples {
-        let range = set.range(sample);
-        for at in range.clone().step_by(32) {
-            sum ^= set.indices[at] as u8;
-        }
-        for at in range.step_by(64) {
-            sum ^= set.values[at];
-        }
-    }
-    std::hint::black_box(sum);
-}
-
 impl ShardParams {
     /// Step 1 for `samples`: the hidden activations into `hidden` (`rows x stride`) and
     /// what the calling thread needs into `out`.
@@ -359,8 +402,8 @@ impl ShardParams {
     /// With `part`, also sorts the samples at positions `share` by pixel into it.
     fn forward(
         &self,
-        set: &SparseSet,
-        samples: &[u32],
+        images: &SparseRows,
+        samples: Range<usize>,
         second_outputs: Option<usize>,
         hidden: &mut Aligned,
         out: &mut Vec<f32>,
@@ -379,15 +422,15 @@ impl ShardParams {
             part.starts.clear();
             part.starts.resize(pixels + 1, 0);
         }
-        touch(set, samples);
-        for (r, (row, &sample)) in hidden.chunks_exact_mut(stride).zip(samples).enumerate() {
-            let range = set.range(sample);
-            let indices = &set.indices[range.clone()];
+        let first = samples.start;
+        for (r, (row, sample)) in hidden.chunks_exact_mut(stride).zip(samples).enumerate() {
+            let range = images.range(sample);
+            let indices = &images.indices[range.clone()];
             kernels::sparse_forward(
                 row,
                 bias,
                 indices,
-                &set.values[range],
+                &images.values[range],
                 weights,
                 second_outputs.is_some(),
             );
@@ -408,8 +451,11 @@ impl ShardParams {
             part.values.resize(total, 0);
             let mut next = part.starts.clone();
             for r in share {
-                let range = set.range(samples[r]);
-                for (&j, &v) in set.indices[range.clone()].iter().zip(&set.values[range]) {
+                let range = images.range(first + r);
+                for (&j, &v) in images.indices[range.clone()]
+                    .iter()
+                    .zip(&images.values[range])
+                {
                     let at = &mut next[j as usize];
                     part.rows[*at as usize] = r as u16;
                     part.values[*at as usize] = v;
@@ -444,14 +490,14 @@ impl ShardParams {
 impl Shard {
     /// Step 1 of batch `batch`; returns this shard's share of the batch's columns.
     fn forward(&mut self, context: &Context<'_>, batch: usize) -> Arc<BatchPart> {
-        let samples = context.batch(batch);
+        let samples = context.batch_range(batch);
         let share = context.share(samples.len(), self.index);
         // The other shards read the part of the batch before (step 3) while this one is
         // built: alternate between two.
         let slot = &mut self.parts[batch % 2];
         let part = Arc::make_mut(slot);
         self.params.forward(
-            context.set,
+            context.epoch,
             samples,
             context.second_outputs,
             &mut self.hidden,
@@ -830,6 +876,7 @@ impl CpuBackend {
     pub fn with_threads(threads: usize) -> Result<CpuBackend> {
         Ok(CpuBackend {
             datasets: Vec::new(),
+            epoch: SparseRows::default(),
             net: None,
             optimizer: Optimizer::default(),
             step: 0,
@@ -1002,9 +1049,11 @@ impl Backend for CpuBackend {
         }
         self.datasets.push(SparseSet {
             data: Arc::clone(dataset),
-            offsets,
-            indices,
-            values,
+            rows: SparseRows {
+                offsets,
+                indices,
+                values,
+            },
         });
         Ok(DatasetId(self.datasets.len() - 1))
     }
@@ -1057,11 +1106,13 @@ impl Backend for CpuBackend {
             ));
         }
         let set = &self.datasets[plan.dataset.0];
+        self.epoch.gather(&set.rows, plan.order)?;
         let Some(net) = self.net.as_mut() else {
             return Err(Error::Backend("set_parameters was not called".into()));
         };
         let context = Context {
             set,
+            epoch: &self.epoch,
             order: plan.order,
             batch_size: plan.batch_size,
             optimizer: self.optimizer,
@@ -1220,16 +1271,16 @@ impl Backend for CpuBackend {
             return Err(Error::Backend("set_parameters was not called".into()));
         };
         let n = set.data.len();
-        let order: Vec<u32> = (0..n as u32).collect();
         let layout: Vec<(usize, usize)> = net
             .shards
             .iter()
             .map(|s| (s.params.start, s.params.width))
             .collect();
         let second_outputs = net.second.as_ref().map(|s| s.outputs);
-        let blocks: Vec<(f64, usize, Vec<u8>)> = order
-            .par_chunks(EVAL_BLOCK)
-            .map(|block| {
+        let blocks: Vec<(f64, usize, Vec<u8>)> = (0..n.div_ceil(EVAL_BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let block = b * EVAL_BLOCK..((b + 1) * EVAL_BLOCK).min(n);
                 let mut hidden = Aligned::default();
                 let outs: Vec<Vec<f32>> = net
                     .shards
@@ -1237,8 +1288,8 @@ impl Backend for CpuBackend {
                     .map(|shard| {
                         let mut out = Vec::new();
                         shard.params.forward(
-                            set,
-                            block,
+                            &set.rows,
+                            block.clone(),
                             second_outputs,
                             &mut hidden,
                             &mut out,
@@ -1264,10 +1315,10 @@ impl Backend for CpuBackend {
                     dense_forward(&net.dense, &sums, &mut activations);
                     &activations[net.dense.len()]
                 };
-                let labels: Vec<u8> = block.iter().map(|&i| set.data.labels[i as usize]).collect();
+                let labels = &set.data.labels[block.clone()];
                 let mut predictions = vec![0u8; block.len()];
                 let (loss, correct) =
-                    softmax_cross_entropy(logits, &labels, None, Some(&mut predictions));
+                    softmax_cross_entropy(logits, labels, None, Some(&mut predictions));
                 (loss, correct, predictions)
             })
             .collect();
