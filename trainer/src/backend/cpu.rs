@@ -912,10 +912,9 @@ impl CpuBackend {
     }
 }
 
-/// Step 2 on the calling thread: the loss of batch `batch` and the gradient of the second
-/// layer's output (into `middle.delta_out`), updating the second layer's bias and the
-/// layers after it. Returns (loss sum, correct count).
-#[allow(clippy::too_many_arguments)]
+/// Step 2 on the calling thread, from `middle.sums` and `middle.labels`: the batch's loss
+/// and the gradient of the second layer's output (into `middle.delta_out`), updating the
+/// second layer's bias and the layers after it. Returns (loss sum, correct count).
 fn middle_step(
     middle: &mut Middle,
     second: Option<&mut SecondLayer>,
