@@ -63,9 +63,9 @@ def graph(elf):
                 edges[src].add(dst)
         elif op == "bx" and not args.startswith("lr"):
             indirect[src].append(f"{addr:#x}: {op} {args}")
-        elif op in ("mov", "ldr", "ldr.w", "pop", "pop.w", "ldm", "ldm.w") and re.search(r"\bpc\b", args.split(",")[0] if op.startswith("mov") else args):
-            if op.startswith("pop") or op.startswith("ldm"):
-                continue  # return
+        elif op in ("mov", "ldr", "ldr.w") and re.search(r"\bpc\b", args.split(",")[0]):
+            # pc as the destination is a jump; `ldr rN, [pc, #k]` (a literal-pool load) is
+            # not. (`pop {..., pc}` and `ldm` into pc are returns.)
             indirect[src].append(f"{addr:#x}: {op} {args}")
     return funcs, edges, indirect
 

@@ -73,6 +73,7 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+mod decode;
 mod error;
 pub mod fixed_point;
 mod format;

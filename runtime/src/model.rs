@@ -1,13 +1,13 @@
 //! Loading a blob: decode it field by field, then validate everything once.
 
 use heapless::Vec;
-use serde::Deserialize;
 
+use crate::decode::{Reader, WireError};
 use crate::error::{Error, Result};
 use crate::fixed_point::is_valid_requantization;
 use crate::format::{
-    Activation, DenseLayer, F32Params, Header, InputSpec, Int8Params, ParamKind, Params,
-    Quantization, CHECKSUM_LEN, CRC, FORMAT_VERSION, MAGIC, MAX_LAYERS, MAX_WIDTH,
+    Activation, DenseLayer, F32Params, InputSpec, Int8Params, ParamKind, Params, Quantization,
+    CHECKSUM_LEN, CRC, FORMAT_VERSION, MAGIC, MAX_LAYERS, MAX_WIDTH,
 };
 use crate::scratch::{Prediction, Scratch};
 
@@ -33,11 +33,11 @@ impl<'a> Model<'a> {
     /// Bytes after the length the header declares are ignored, so a blob can be read from a
     /// padded flash region.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Model<'a>> {
-        let blob = checked_blob(bytes)?;
-        let (_, body) = take::<Header>(blob)?;
-        let (input, body) = take::<InputSpec>(body)?;
-        let (classes, body) = take::<u32>(body)?;
-        let (count, mut body) = take::<u32>(body)?;
+        let mut reader = Reader::new(checked_blob(bytes)?);
+        reader.header()?;
+        let input = reader.input_spec()?;
+        let classes = reader.u32()?;
+        let count = reader.u32()?;
         if count == 0 {
             return Err(Error::NoLayers);
         }
@@ -46,13 +46,11 @@ impl<'a> Model<'a> {
         }
         let mut layers = Vec::new();
         for _ in 0..count {
-            let (layer, rest) = take::<DenseLayer<'a>>(body)?;
-            body = rest;
             layers
-                .push(layer)
+                .push(reader.dense_layer()?)
                 .map_err(|_| Error::TooManyLayers(count))?;
         }
-        if !body.is_empty() {
+        if !reader.rest().is_empty() {
             return Err(Error::TrailingBytes);
         }
         validate(input, classes, &layers)
@@ -141,11 +139,11 @@ fn checked_blob(bytes: &[u8]) -> Result<&[u8]> {
     if bytes.get(..magic_len) != MAGIC.get(..magic_len) {
         return Err(Error::BadMagic);
     }
-    let header = match postcard::take_from_bytes::<Header>(bytes) {
-        Ok((header, _)) => header,
+    let header = match Reader::new(bytes).header() {
+        Ok(header) => header,
         // A version varint that never ends is garbage; anything else is a cut-short header.
-        Err(postcard::Error::DeserializeBadVarint) => return Err(Error::Malformed),
-        Err(_) => return Err(Error::Truncated),
+        Err(WireError::Invalid) => return Err(Error::Malformed),
+        Err(WireError::End) => return Err(Error::Truncated),
     };
     if header.version != FORMAT_VERSION {
         return Err(Error::UnsupportedVersion(header.version));
@@ -168,8 +166,12 @@ fn checked_blob(bytes: &[u8]) -> Result<&[u8]> {
     Ok(contents)
 }
 
-fn take<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8])> {
-    postcard::take_from_bytes(bytes).map_err(|_| Error::Malformed)
+/// Every field the body cannot hold is a malformed blob: its checksum was right, so it was
+/// written that way.
+impl From<WireError> for Error {
+    fn from(_: WireError) -> Error {
+        Error::Malformed
+    }
 }
 
 fn validate<'a>(

@@ -1,0 +1,383 @@
+//! Reading a blob's fields: postcard's wire format for exactly the types of [`crate::format`],
+//! by hand.
+//!
+//! Blobs are written by postcard's serializer (`ModelDef::encode_to_*`) and can be read with
+//! postcard's serde deserializer too (the types derive `Deserialize`), but the loader reads
+//! them with this cursor instead: the handful of wire rules `FORMAT.md` §1 lists, with
+//! postcard's limits (a `u16` varint has at most 3 bytes and a `u32` one at most 5, the last
+//! one not overflowing; an option tag is 0 or 1; an enum index names a variant). In a
+//! `no_std` build it is a fraction of the code of the generic deserializer (see
+//! `BENCHMARKS.md`), which matters on a microcontroller and in a web page. The unit tests
+//! below check that it accepts and rejects exactly what postcard does, field for field, over
+//! random models, the golden blobs and the fuzz corpus.
+//!
+//! One deliberate difference: lengths of byte arrays are read as `u32` varints on every
+//! target, where postcard reads a `usize` (so a 64-bit postcard also takes a non-shortest
+//! length of 6 to 10 bytes that a 32-bit one refuses). No writer produces those.
+
+use crate::format::{
+    Activation, DenseLayer, F32Params, Header, InputSpec, Int8Params, Params, Quantization,
+    Requantization,
+};
+
+/// Why a field could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WireError {
+    /// The bytes ended inside the field.
+    End,
+    /// The bytes are not a valid encoding of the field.
+    Invalid,
+}
+
+type Wire<T> = core::result::Result<T, WireError>;
+
+/// A cursor over the bytes of a blob.
+pub(crate) struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Reader { rest: bytes }
+    }
+
+    /// The bytes not read yet.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.rest
+    }
+
+    pub(crate) fn header(&mut self) -> Wire<Header> {
+        Ok(Header {
+            magic: self.array()?,
+            version: self.u16()?,
+            length: u32::from_le_bytes(self.array()?),
+        })
+    }
+
+    pub(crate) fn input_spec(&mut self) -> Wire<InputSpec> {
+        Ok(InputSpec {
+            width: self.u16()?,
+            height: self.u16()?,
+            channels: self.u16()?,
+            scale: self.f32()?,
+            zero_point: self.byte()?,
+        })
+    }
+
+    pub(crate) fn u32(&mut self) -> Wire<u32> {
+        self.varint(5, 0x0f)
+    }
+
+    pub(crate) fn dense_layer(&mut self) -> Wire<DenseLayer<'a>> {
+        Ok(DenseLayer {
+            inputs: self.u32()?,
+            outputs: self.u32()?,
+            activation: match self.u32()? {
+                0 => Activation::None,
+                1 => Activation::Relu,
+                2 => Activation::Softmax,
+                _ => return Err(WireError::Invalid),
+            },
+            params: match self.u32()? {
+                0 => Params::F32(F32Params {
+                    weights: self.bytes()?,
+                    bias: self.bytes()?,
+                }),
+                1 => Params::Int8(Int8Params {
+                    input: self.quantization()?,
+                    weights: self.bytes()?,
+                    weight_scales: self.bytes()?,
+                    bias: self.bytes()?,
+                    requantization: match self.byte()? {
+                        0 => None,
+                        1 => Some(Requantization {
+                            multipliers: self.bytes()?,
+                            shifts: self.bytes()?,
+                            output: self.quantization()?,
+                        }),
+                        _ => return Err(WireError::Invalid),
+                    },
+                }),
+                _ => return Err(WireError::Invalid),
+            },
+        })
+    }
+
+    fn quantization(&mut self) -> Wire<Quantization> {
+        Ok(Quantization {
+            scale: self.f32()?,
+            zero_point: self.i32()?,
+        })
+    }
+
+    fn byte(&mut self) -> Wire<u8> {
+        let (&byte, rest) = self.rest.split_first().ok_or(WireError::End)?;
+        self.rest = rest;
+        Ok(byte)
+    }
+
+    fn array<const N: usize>(&mut self) -> Wire<[u8; N]> {
+        let (array, rest) = self.rest.split_first_chunk::<N>().ok_or(WireError::End)?;
+        self.rest = rest;
+        Ok(*array)
+    }
+
+    /// A byte array: a `u32` length, then the bytes, borrowed.
+    fn bytes(&mut self) -> Wire<&'a [u8]> {
+        let len = self.u32()? as usize;
+        let (bytes, rest) = self.rest.split_at_checked(len).ok_or(WireError::End)?;
+        self.rest = rest;
+        Ok(bytes)
+    }
+
+    fn u16(&mut self) -> Wire<u16> {
+        // At most 3 bytes, the last holding the top 2 bits: the value fits.
+        self.varint(3, 0b11).map(|value| value as u16)
+    }
+
+    fn i32(&mut self) -> Wire<i32> {
+        let zigzag = self.u32()?;
+        Ok((zigzag >> 1) as i32 ^ -((zigzag & 1) as i32))
+    }
+
+    fn f32(&mut self) -> Wire<f32> {
+        Ok(f32::from_le_bytes(self.array()?))
+    }
+
+    /// A LEB128 varint of at most `max_bytes` bytes whose last byte is at most `last_max`,
+    /// as postcard's `try_take_varint_u{16,32}` reads it.
+    fn varint(&mut self, max_bytes: u32, last_max: u8) -> Wire<u32> {
+        let mut value = 0u32;
+        for index in 0..max_bytes {
+            let byte = self.byte()?;
+            value |= u32::from(byte & 0x7f) << (7 * index);
+            if byte & 0x80 == 0 {
+                let overflows = index + 1 == max_bytes && byte > last_max;
+                return if overflows {
+                    Err(WireError::Invalid)
+                } else {
+                    Ok(value)
+                };
+            }
+        }
+        Err(WireError::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use std::vec::Vec;
+
+    /// What one decoder made of a blob's fields, up to the first field it could not read.
+    #[derive(Debug, PartialEq)]
+    struct Decoded<'a> {
+        header: Option<Header>,
+        input: Option<InputSpec>,
+        classes: Option<u32>,
+        count: Option<u32>,
+        layers: Vec<DenseLayer<'a>>,
+        /// Whether every field read (or, if not, where the reading stopped).
+        rest: Option<&'a [u8]>,
+    }
+
+    /// The fields in blob order, read by `read_*`, stopping at the first failure.
+    macro_rules! decode_with {
+        ($bytes:expr, $header:expr, $input:expr, $u32:expr, $layer:expr) => {{
+            let mut decoded = Decoded {
+                header: None,
+                input: None,
+                classes: None,
+                count: None,
+                layers: Vec::new(),
+                rest: None,
+            };
+            let mut rest: &[u8] = $bytes;
+            'read: {
+                let Some((header, r)) = $header(rest) else {
+                    break 'read;
+                };
+                decoded.header = Some(header);
+                let Some((input, r)) = $input(r) else {
+                    break 'read;
+                };
+                decoded.input = Some(input);
+                let Some((classes, r)) = $u32(r) else {
+                    break 'read;
+                };
+                decoded.classes = Some(classes);
+                let Some((count, r)) = $u32(r) else {
+                    break 'read;
+                };
+                decoded.count = Some(count);
+                rest = r;
+                for _ in 0..count.min(16) {
+                    let Some((layer, r)) = $layer(rest) else {
+                        break 'read;
+                    };
+                    decoded.layers.push(layer);
+                    rest = r;
+                }
+                decoded.rest = Some(rest);
+            }
+            decoded
+        }};
+    }
+
+    fn by_postcard<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<(T, &'a [u8])> {
+        postcard::take_from_bytes(bytes).ok()
+    }
+
+    fn by_reader<'a, T>(
+        bytes: &'a [u8],
+        read: impl FnOnce(&mut Reader<'a>) -> Wire<T>,
+    ) -> Option<(T, &'a [u8])> {
+        let mut reader = Reader::new(bytes);
+        let value = read(&mut reader).ok()?;
+        Some((value, reader.rest()))
+    }
+
+    fn check_same_as_postcard(bytes: &[u8]) {
+        let postcard = decode_with!(
+            bytes,
+            by_postcard::<Header>,
+            by_postcard::<InputSpec>,
+            by_postcard::<u32>,
+            by_postcard::<DenseLayer>
+        );
+        let reader = decode_with!(
+            bytes,
+            |b| by_reader(b, Reader::header),
+            |b| by_reader(b, Reader::input_spec),
+            |b| by_reader(b, Reader::u32),
+            |b| by_reader(b, Reader::dense_layer)
+        );
+        // NaN parameters compare unequal: compare through the debug form, which prints them.
+        assert_eq!(
+            std::format!("{reader:?}"),
+            std::format!("{postcard:?}"),
+            "{bytes:02x?}"
+        );
+    }
+
+    fn encode(def: &crate::ModelDef<'_>) -> Vec<u8> {
+        let mut buffer = std::vec![0; def.encoded_len().unwrap()];
+        let len = def.encode_to_slice(&mut buffer).unwrap().len();
+        buffer.truncate(len);
+        buffer
+    }
+
+    #[test]
+    fn reads_what_postcard_reads_from_the_fuzz_corpus_and_models() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = 0;
+        for entry in std::fs::read_dir(root.join("fuzz/corpus/loader")).unwrap() {
+            let data = std::fs::read(entry.unwrap().path()).unwrap();
+            // The first byte is the fuzz target's mode; the rest starts like a blob.
+            check_same_as_postcard(data.get(1..).unwrap_or_default());
+            files += 1;
+        }
+        assert!(files > 100, "the corpus is there");
+        for model in ["mnist-int8.tmlp", "mnist-f32.tmlp"] {
+            if let Ok(blob) = std::fs::read(root.join("../models").join(model)) {
+                check_same_as_postcard(&blob);
+            }
+        }
+    }
+
+    #[test]
+    fn reads_what_postcard_reads_from_every_cut_and_every_byte_value_of_a_blob() {
+        let weights = [1u8, 0x80, 0x7f, 0xff, 3, 4];
+        let scales = 0.5f32.to_le_bytes().repeat(3);
+        let bias = [9u8; 12];
+        let multipliers = (1i32 << 30).to_le_bytes().repeat(3);
+        let layers = [DenseLayer {
+            inputs: 2,
+            outputs: 3,
+            activation: Activation::Relu,
+            params: Params::Int8(Int8Params {
+                input: Quantization {
+                    scale: 0.25,
+                    zero_point: -77,
+                },
+                weights: &weights,
+                weight_scales: &scales,
+                bias: &bias,
+                requantization: Some(Requantization {
+                    multipliers: &multipliers,
+                    shifts: &[0xfe, 0xfd, 0],
+                    output: Quantization {
+                        scale: 0.125,
+                        zero_point: 300,
+                    },
+                }),
+            }),
+        }];
+        let def = crate::ModelDef {
+            header: Header::CURRENT,
+            input: InputSpec {
+                width: 300,
+                height: 1,
+                channels: 40000,
+                scale: 1.0,
+                zero_point: 7,
+            },
+            classes: 1 << 20,
+            layers: &layers,
+        };
+        let f32_weights = [0x3fu8; 8];
+        let f32_layers = [DenseLayer {
+            inputs: 1,
+            outputs: 2,
+            activation: Activation::Softmax,
+            params: Params::F32(F32Params {
+                weights: &f32_weights,
+                bias: &f32_weights,
+            }),
+        }];
+        let f32_def = crate::ModelDef {
+            layers: &f32_layers,
+            ..def
+        };
+        for blob in [encode(&def), encode(&f32_def)] {
+            check_every_cut_and_byte_value(&blob);
+        }
+    }
+
+    fn check_every_cut_and_byte_value(blob: &[u8]) {
+        for cut in 0..=blob.len() {
+            check_same_as_postcard(&blob[..cut]);
+        }
+        for at in 0..blob.len() {
+            for value in 0..=u8::MAX {
+                let mut changed = blob.to_vec();
+                changed[at] = value;
+                check_same_as_postcard(&changed);
+            }
+        }
+    }
+
+    #[test]
+    fn varint_limits_are_postcards() {
+        let u32_of = |bytes: &[u8]| Reader::new(bytes).u32();
+        assert_eq!(u32_of(&[0x80, 0x80, 0x80, 0x80, 0x0f]), Ok(0xf000_0000));
+        assert_eq!(u32_of(&[0xff, 0xff, 0xff, 0xff, 0x0f]), Ok(u32::MAX));
+        assert_eq!(
+            u32_of(&[0x80, 0x80, 0x80, 0x80, 0x10]),
+            Err(WireError::Invalid)
+        );
+        assert_eq!(
+            u32_of(&[0x80, 0x80, 0x80, 0x80, 0x80]),
+            Err(WireError::Invalid)
+        );
+        assert_eq!(u32_of(&[0x80, 0x80]), Err(WireError::End));
+        assert_eq!(Reader::new(&[0xff, 0xff, 0x03]).u16(), Ok(u16::MAX));
+        assert_eq!(
+            Reader::new(&[0xff, 0xff, 0x04]).u16(),
+            Err(WireError::Invalid)
+        );
+        assert!(postcard::from_bytes::<u32>(&[0x80, 0x80, 0x80, 0x80, 0x10]).is_err());
+        assert!(postcard::from_bytes::<u16>(&[0xff, 0xff, 0x04]).is_err());
+    }
+}
