@@ -342,6 +342,7 @@ fn receive<T>(channel: &Receiver<T>) -> std::result::Result<T, RecvError> {
     }
 }
 
+/// A helper thread: runs jobs on its shard until the calling thread hangs up.
 fn helper(shard: &mut Shard, context: &Context<'_>, jobs: Receiver<Job>, done: Sender<Done>) {
     while let Ok(job) = receive(&jobs) {
         shard.out = job.out;
