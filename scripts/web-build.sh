@@ -35,6 +35,8 @@ mkdir -p target/wasm dist/models
 build baseline ""
 build simd "$simd"
 build f32 "$simd" --features f32 --config 'profile.release.package.tinymlp.opt-level=3'
+# Test only: the SIMD build plus an export that checks its kernels against the reference.
+build kernel-check "$simd" --features kernel-check
 cargo build --quiet --profile native -p tinymlp-web-native
 
 cp target/wasm/tinymlp-simd.wasm dist/tinymlp.wasm

@@ -42,6 +42,9 @@
 
 use core::cell::UnsafeCell;
 
+#[cfg(feature = "kernel-check")]
+mod kernel_check;
+
 use tinymlp::{Error, Model, OutputDigest, ParamKind, Prediction, RawOutputs};
 use tinymlp_wasm_forward::{self as forward, MAX};
 

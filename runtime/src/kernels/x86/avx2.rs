@@ -28,7 +28,8 @@ use core::arch::x86_64::{
     _mm_unpacklo_epi8,
 };
 
-use super::{Level, BATCH};
+use super::super::BATCH;
+use super::Level;
 
 /// Adds `Σ x · row[k]` over `rows` to every `out[k]`. Runs the SSE2 kernel if this CPU has no
 /// AVX2 (callers check first; this keeps the function safe to call regardless).

@@ -3,9 +3,9 @@
 //! in an atomic), so one build runs everywhere and uses what the CPU has.
 //!
 //! The weights are input-major, so the contiguous direction is the outputs. The dense kernel
-//! gathers up to 64 non-zero inputs (zero inputs are skipped, as in the portable
-//! kernel), then walks the outputs in blocks, keeping a block's sums in registers across the
-//! whole batch: two weight rows at a time are interleaved byte by byte and widened to 16-bit
+//! gathers up to 64 non-zero inputs (zero inputs are skipped, as in the portable kernel;
+//! `kernels::dense_int8_batched`), then walks the outputs in blocks, keeping a block's sums
+//! in registers across the whole batch: two weight rows at a time are interleaved byte by byte and widened to 16-bit
 //! lanes, so that one `pmaddwd` computes `x0·w0[k] + x1·w1[k]` for several outputs at once
 //! (four with SSE2, eight with AVX2).
 //!
@@ -18,9 +18,6 @@
 
 mod avx2;
 mod sse2;
-
-/// Non-zero inputs gathered before each pass over the outputs (a 1 KiB stack array).
-const BATCH: usize = 64;
 
 cpufeatures::new!(avx2_detection, "avx2");
 
@@ -98,22 +95,7 @@ where
         Level::Avx2 => avx2::accumulate,
         Level::Sse2 => sse2::accumulate,
     };
-    super::start_from_bias(out, bias);
-    let mut batch: [(i16, &[u8]); BATCH] = [(0, &[]); BATCH];
-    let mut len = 0;
-    for (x, row) in input.zip(rows) {
-        // Branch-free: every row is written, only a non-zero one is kept. Whether an input is
-        // zero follows no pattern a branch predictor learns (ReLU outputs, digit edges).
-        if let Some(slot) = batch.get_mut(len) {
-            *slot = (x, row);
-        }
-        len += usize::from(x != 0);
-        if len == BATCH {
-            accumulate(&batch, out);
-            len = 0;
-        }
-    }
-    accumulate(batch.get(..len).unwrap_or_default(), out);
+    super::dense_int8_batched(input, rows, bias, out, accumulate);
 }
 
 /// The fixed-point step from int32 sums to int8 outputs, bit-exact with
