@@ -13,10 +13,5 @@ for features in "" "--features f32" "--features tinymlp-wasm/kernel-check"; do
   cargo clippy --quiet -p tinymlp-wasm -p tinymlp-wasm-forward --all-targets --release $features \
     --target wasm32-unknown-unknown --target-dir target/baseline -- -D warnings
 done
-# The runtime's wasm SIMD kernel is compiled only with simd128 on.
-CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128" \
-  cargo clippy --quiet -p tinymlp-wasm -p tinymlp-wasm-forward --all-targets --release \
-  --features tinymlp-wasm/kernel-check --target wasm32-unknown-unknown --target-dir target/simd \
-  -- -D warnings
 "$root/scripts/web-build.sh"
 node --test test/*.test.mjs

@@ -1,6 +1,6 @@
-// The runtime's int8 kernels as compiled for wasm (SIMD128 `i32x4.dot_i16x8_s` in the SIMD
-// build), checked inside the module against its reference kernels, bit for bit, over random
-// shapes (1-150 inputs, 1-80 outputs: every block size and tail) and values.
+// The runtime's int8 kernels as compiled for wasm SIMD128 (the portable kernels, vectorized
+// by LLVM), checked inside the module against its reference kernels, bit for bit, over
+// random shapes (1-150 inputs, 1-80 outputs: every group size and tail) and values.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,7 +10,7 @@ import { webDir } from './helpers.mjs';
 
 const file = path.join(webDir, 'target', 'wasm', 'tinymlp-kernel-check.wasm');
 
-test('wasm SIMD int8 kernels agree with the reference kernels bit for bit', async () => {
+test('int8 kernels compiled for wasm SIMD agree with the reference kernels bit for bit', async () => {
   assert.ok(fs.existsSync(file), `${file} is missing: run scripts/web-build.sh first`);
   const { instance } = await WebAssembly.instantiate(fs.readFileSync(file));
   const cases = 500;

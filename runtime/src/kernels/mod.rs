@@ -5,8 +5,7 @@
 //! reference walks one output at a time, exactly as the formula reads; the portable kernel
 //! walks four input rows at a time (contiguous, so it vectorizes) and skips inputs that are
 //! zero, which most MNIST pixels and many ReLU outputs are. Target-specific int8 kernels
-//! (`cortex_m`: DSP `SMLAD`; `x86`: SSE2 or AVX2 `pmaddwd`, and an AVX2 requantization;
-//! `wasm32`: SIMD128 `i32x4.dot_i16x8_s`)
+//! (`cortex_m`: DSP `SMLAD`; `x86`: SSE2 or AVX2 `pmaddwd`, and an AVX2 requantization)
 //! replace the portable ones where they apply, under the same tests. Integer kernels agree bit for
 //! bit; f32 kernels add the same terms in the same order, and tests hold them to
 //! [`F32_TOLERANCE`].
@@ -22,8 +21,6 @@
 pub mod cortex_m;
 pub mod portable;
 pub mod reference;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub mod wasm32;
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 pub mod x86;
 
@@ -51,13 +48,9 @@ pub use portable::requantize;
         target_endian = "little",
         any(target_feature = "dsp", all(target_os = "none", target_abi = "eabihf"))
     ),
-    all(target_arch = "x86_64", target_feature = "sse2"),
-    all(target_arch = "wasm32", target_feature = "simd128")
+    all(target_arch = "x86_64", target_feature = "sse2")
 )))]
 pub use portable::{dense_int8, dense_int8_rows};
-// wasm SIMD128 `i32x4.dot_i16x8_s` (a build with `-C target-feature=+simd128`).
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub use wasm32::{dense_int8, dense_int8_rows};
 // x86-64: SSE2 `pmaddwd` (the baseline) or AVX2, by run-time detection.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 pub use x86::{dense_int8, dense_int8_rows, requantize};
@@ -81,58 +74,6 @@ pub fn column_window(
         rest = tail;
         Some(row.get(start..end).unwrap_or_default())
     })
-}
-
-/// Non-zero inputs the batched kernels gather before each pass over the outputs (a 1 KiB
-/// stack array).
-#[cfg(any(
-    all(target_arch = "x86_64", target_feature = "sse2"),
-    all(target_arch = "wasm32", target_feature = "simd128")
-))]
-const BATCH: usize = 64;
-
-/// A SIMD kernel's inner part: adds `Σ x · row[k]` over a batch of `(x, row)` to every
-/// `out[k]`.
-#[cfg(any(
-    all(target_arch = "x86_64", target_feature = "sse2"),
-    all(target_arch = "wasm32", target_feature = "simd128")
-))]
-type Accumulate = fn(&[(i16, &[u8])], &mut [i32]);
-
-/// The front end of the SIMD int8 kernels: sets the sums to the bias, then hands
-/// `accumulate` the non-zero inputs with their weight rows, up to [`BATCH`] at a time, so it
-/// can keep a block of sums in registers across many rows.
-#[cfg(any(
-    all(target_arch = "x86_64", target_feature = "sse2"),
-    all(target_arch = "wasm32", target_feature = "simd128")
-))]
-#[inline]
-fn dense_int8_batched<'w, I, R>(
-    input: I,
-    rows: R,
-    bias: &[u8],
-    out: &mut [i32],
-    accumulate: Accumulate,
-) where
-    I: Iterator<Item = i16>,
-    R: Iterator<Item = &'w [u8]>,
-{
-    start_from_bias(out, bias);
-    let mut batch: [(i16, &[u8]); BATCH] = [(0, &[]); BATCH];
-    let mut len = 0;
-    for (x, row) in input.zip(rows) {
-        // Branch-free: every row is written, only a non-zero one is kept. Whether an input is
-        // zero follows no pattern a branch predictor learns (ReLU outputs, digit edges).
-        if let Some(slot) = batch.get_mut(len) {
-            *slot = (x, row);
-        }
-        len += usize::from(x != 0);
-        if len == BATCH {
-            accumulate(&batch, out);
-            len = 0;
-        }
-    }
-    accumulate(batch.get(..len).unwrap_or_default(), out);
 }
 
 /// Sets each int32 sum to its output's bias (little-endian i32): where every int8 kernel

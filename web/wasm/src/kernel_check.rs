@@ -1,7 +1,8 @@
-//! The `kernel-check` build's one export: the runtime's int8 kernels for this target (wasm
-//! SIMD128 in the SIMD build) against its reference kernels, bit for bit, over random shapes
-//! and values, run inside the module by the Node tests (`test/kernels.test.mjs`). The 10,000
-//! digit parity test covers the MNIST shapes; this covers every block size and tail.
+//! The `kernel-check` build's one export: the runtime's int8 kernels as compiled for this
+//! target (the portable kernels, vectorized with wasm SIMD128 in the SIMD build) against its
+//! reference kernels, bit for bit, over random shapes and values, run inside the module by
+//! the Node tests (`test/kernels.test.mjs`). The 10,000-digit parity test covers the MNIST
+//! shapes; this covers every group size and tail.
 
 use tinymlp::kernels::{self, reference};
 

@@ -28,8 +28,7 @@ use core::arch::x86_64::{
     _mm_unpacklo_epi8,
 };
 
-use super::super::BATCH;
-use super::Level;
+use super::{Level, BATCH};
 
 /// Adds `Σ x · row[k]` over `rows` to every `out[k]`. Runs the SSE2 kernel if this CPU has no
 /// AVX2 (callers check first; this keeps the function safe to call regardless).

@@ -3,8 +3,8 @@
 //! in an atomic), so one build runs everywhere and uses what the CPU has.
 //!
 //! The weights are input-major, so the contiguous direction is the outputs. The dense kernel
-//! gathers up to 64 non-zero inputs (zero inputs are skipped, as in the portable kernel;
-//! `kernels::dense_int8_batched`), then walks the outputs in blocks, keeping a block's sums
+//! gathers up to 64 non-zero inputs (zero inputs are skipped, as in the portable kernel),
+//! then walks the outputs in blocks, keeping a block's sums
 //! in registers across the whole batch: two weight rows at a time are interleaved byte by byte and widened to 16-bit
 //! lanes, so that one `pmaddwd` computes `x0·w0[k] + x1·w1[k]` for several outputs at once
 //! (four with SSE2, eight with AVX2).
@@ -18,6 +18,46 @@
 
 mod avx2;
 mod sse2;
+
+/// Non-zero inputs the batched kernels gather before each pass over the outputs (a 1 KiB
+/// stack array).
+const BATCH: usize = 64;
+
+/// A kernel's inner part: adds `Σ x · row[k]` over a batch of `(x, row)` to every
+/// `out[k]`.
+type Accumulate = fn(&[(i16, &[u8])], &mut [i32]);
+
+/// The front end of the int8 kernels: sets the sums to the bias, then hands
+/// `accumulate` the non-zero inputs with their weight rows, up to [`BATCH`] at a time, so it
+/// can keep a block of sums in registers across many rows.
+#[inline]
+fn dense_int8_batched<'w, I, R>(
+    input: I,
+    rows: R,
+    bias: &[u8],
+    out: &mut [i32],
+    accumulate: Accumulate,
+) where
+    I: Iterator<Item = i16>,
+    R: Iterator<Item = &'w [u8]>,
+{
+    super::start_from_bias(out, bias);
+    let mut batch: [(i16, &[u8]); BATCH] = [(0, &[]); BATCH];
+    let mut len = 0;
+    for (x, row) in input.zip(rows) {
+        // Branch-free: every row is written, only a non-zero one is kept. Whether an input is
+        // zero follows no pattern a branch predictor learns (ReLU outputs, digit edges).
+        if let Some(slot) = batch.get_mut(len) {
+            *slot = (x, row);
+        }
+        len += usize::from(x != 0);
+        if len == BATCH {
+            accumulate(&batch, out);
+            len = 0;
+        }
+    }
+    accumulate(batch.get(..len).unwrap_or_default(), out);
+}
 
 cpufeatures::new!(avx2_detection, "avx2");
 
@@ -95,7 +135,7 @@ where
         Level::Avx2 => avx2::accumulate,
         Level::Sse2 => sse2::accumulate,
     };
-    super::dense_int8_batched(input, rows, bias, out, accumulate);
+    dense_int8_batched(input, rows, bias, out, accumulate);
 }
 
 /// The fixed-point step from int32 sums to int8 outputs, bit-exact with

@@ -20,7 +20,7 @@ use core::arch::x86_64::{
     _mm_unpacklo_epi8,
 };
 
-use super::super::BATCH;
+use super::BATCH;
 
 /// Adds `Σ x · row[k]` over `rows` to every `out[k]`.
 #[inline(always)]
