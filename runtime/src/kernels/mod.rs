@@ -76,6 +76,13 @@ pub fn column_window(
     })
 }
 
+/// Whether every requantization shift is a right shift (or none): hidden layers almost always
+/// scale down, and then the requantization kernels take their shorter path.
+#[inline]
+fn right_shifts_only(shifts: &[u8]) -> bool {
+    shifts.iter().all(|&shift| shift as i8 <= 0)
+}
+
 /// Sets each int32 sum to its output's bias (little-endian i32): where every int8 kernel
 /// starts before adding the products.
 #[inline]

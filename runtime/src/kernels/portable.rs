@@ -111,7 +111,7 @@ pub fn requantize(
     low: i32,
     out: &mut [i8],
 ) {
-    if !shifts.iter().all(|&shift| shift as i8 <= 0) {
+    if !super::right_shifts_only(shifts) {
         super::reference::requantize(sums, multipliers, shifts, zero_point, low, out);
         return;
     }

@@ -51,8 +51,7 @@ pub(super) fn requantize(
     low: i32,
     out: &mut [i8],
 ) {
-    let right_shifts_only = shifts.iter().all(|&shift| shift as i8 <= 0);
-    let done = if right_shifts_only && Level::Avx2.is_available() {
+    let done = if super::super::right_shifts_only(shifts) && Level::Avx2.is_available() {
         // SAFETY: CPUID reported AVX2 (and the OS saves the YMM registers), just checked.
         unsafe { requantize_with_avx2(sums, multipliers, shifts, zero_point, low, out) }
     } else {
