@@ -2,7 +2,10 @@
 //!
 //! `runtime/FORMAT.md` describes the byte layout field by field. A blob is the postcard
 //! encoding of [`ModelDef`] followed by a little-endian CRC-32 (iSCSI polynomial) of all
-//! preceding bytes, exactly what `postcard::to_slice_crc32` produces.
+//! preceding bytes, exactly what `postcard::to_slice_crc32` produces. Postcard's serializer
+//! writes blobs; the loader reads them with a small cursor over the same wire format
+//! (`decode.rs`, checked against postcard's deserializer), and the types also derive
+//! `Deserialize` for programs that want postcard's.
 //!
 //! Parameter arrays are raw little-endian bytes (`&[u8]`), borrowed from the blob, so a model
 //! in flash is used where it lies. Weight matrices are input-major (`[inputs][outputs]`, the
