@@ -938,19 +938,7 @@ fn middle_step(
             deltas[0] = Array2::zeros(sums.dim());
         }
         let (loss, correct) = softmax_cross_entropy(sums, labels, Some(&mut deltas[0]), None);
-        delta_out.clear();
-        delta_out.extend(deltas[0].iter());
-        if let Some(second) = second {
-            column_sums(&deltas[0], bias_grad);
-            apply(
-                optimizer,
-                scalars,
-                second.bias.as_mut_slice(),
-                bias_grad,
-                &mut second.bias_slots,
-                0..second.outputs,
-            );
-        }
+        hand_back_output_gradient(&deltas[0], delta_out, bias_grad, second, optimizer, scalars);
         return Ok((loss, correct));
     }
     let Some(second) = second else {
@@ -995,18 +983,41 @@ fn middle_step(
         let mut slots: Vec<&mut [f32]> = layer.bias_slots.iter_mut().map(|s| &mut s[..]).collect();
         optimizer.update(scalars, &mut layer.bias, &layer.bias_grad, &mut slots);
     }
-    delta_out.clear();
-    delta_out.extend(deltas[0].iter());
-    column_sums(&deltas[0], bias_grad);
-    apply(
+    hand_back_output_gradient(
+        &deltas[0],
+        delta_out,
+        bias_grad,
+        Some(second),
         optimizer,
         scalars,
-        second.bias.as_mut_slice(),
-        bias_grad,
-        &mut second.bias_slots,
-        0..second.outputs,
     );
     Ok((loss, correct))
+}
+
+/// The end of [`middle_step`]: copies the gradient of the second layer's output into
+/// `delta_out` for the threads' backward pass, and updates the second layer's bias with its
+/// column sums.
+fn hand_back_output_gradient(
+    delta: &Array2<f32>,
+    delta_out: &mut Vec<f32>,
+    bias_grad: &mut Vec<f32>,
+    second: Option<&mut SecondLayer>,
+    optimizer: &Optimizer,
+    scalars: StepScalars,
+) {
+    delta_out.clear();
+    delta_out.extend(delta.iter());
+    if let Some(second) = second {
+        column_sums(delta, bias_grad);
+        apply(
+            optimizer,
+            scalars,
+            second.bias.as_mut_slice(),
+            bias_grad,
+            &mut second.bias_slots,
+            0..second.outputs,
+        );
+    }
 }
 
 impl Backend for CpuBackend {
