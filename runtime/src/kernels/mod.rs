@@ -5,8 +5,9 @@
 //! reference walks one output at a time, exactly as the formula reads; the portable kernel
 //! walks four input rows at a time (contiguous, so it vectorizes) and skips inputs that are
 //! zero, which most MNIST pixels and many ReLU outputs are. Target-specific int8 kernels
-//! (`cortex_m`: DSP `SMLAD`; `x86`: SSE2 or AVX2 `pmaddwd`, and an AVX2 requantization)
-//! replace the portable ones where they apply, under the same tests. Integer kernels agree bit for
+//! (`cortex_m`: DSP `SMLAD`; `x86`: SSE2 or AVX2 `pmaddwd`, and an AVX2 requantization;
+//! `wasm`: `i32x4.dot_i16x8_s` for layers of at most 16 outputs) replace the portable ones
+//! where they apply, under the same tests. Integer kernels agree bit for
 //! bit; f32 kernels add the same terms in the same order, and tests hold them to
 //! [`F32_TOLERANCE`].
 //!
@@ -21,6 +22,8 @@
 pub mod cortex_m;
 pub mod portable;
 pub mod reference;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod wasm;
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 pub mod x86;
 
@@ -40,8 +43,16 @@ pub const F32_TOLERANCE: f32 = 1e-5;
 ))]
 pub use cortex_m::{dense_int8, dense_int8_rows};
 pub use portable::dense_f32;
-#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-pub use portable::requantize;
+#[cfg(not(any(
+    all(
+        target_arch = "arm",
+        target_endian = "little",
+        any(target_feature = "dsp", all(target_os = "none", target_abi = "eabihf"))
+    ),
+    all(target_arch = "x86_64", target_feature = "sse2"),
+    all(target_arch = "wasm32", target_feature = "simd128")
+)))]
+pub use portable::dense_int8;
 #[cfg(not(any(
     all(
         target_arch = "arm",
@@ -50,10 +61,38 @@ pub use portable::requantize;
     ),
     all(target_arch = "x86_64", target_feature = "sse2")
 )))]
-pub use portable::{dense_int8, dense_int8_rows};
+pub use portable::dense_int8_rows;
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+pub use portable::requantize;
+// wasm SIMD: a kernel for narrow layers, the portable one (vectorized by LLVM) otherwise.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub use wasm::dense_int8;
 // x86-64: SSE2 `pmaddwd` (the baseline) or AVX2, by run-time detection.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 pub use x86::{dense_int8, dense_int8_rows, requantize};
+
+/// The sums of the outputs `columns` of an int8 layer with `outputs` outputs and input-major
+/// `weights` (`bias` and `out` are those columns'): [`dense_int8_rows`] over the
+/// [`column_window`], or [`dense_int8`] where a target has a kernel that needs whole rows
+/// (wasm SIMD, for narrow layers).
+#[inline]
+pub fn dense_int8_columns<I>(
+    input: I,
+    weights: &[u8],
+    outputs: usize,
+    columns: core::ops::Range<usize>,
+    bias: &[u8],
+    out: &mut [i32],
+) where
+    I: Iterator<Item = i16>,
+{
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if columns == (0..outputs) && (1..=wasm::NARROW).contains(&outputs) {
+        wasm::dense_int8_narrow(input, weights, bias, out);
+        return;
+    }
+    dense_int8_rows(input, column_window(weights, outputs, columns), bias, out);
+}
 
 /// Columns `columns` of each row of an input-major int8 matrix with `outputs` columns: the
 /// rows a kernel reads to compute one block of outputs (empty rows if out of range, which
