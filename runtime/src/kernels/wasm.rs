@@ -6,8 +6,8 @@
 //! MNIST inference in V8. Here a row of up to [`NARROW`] outputs is one 16-byte vector, and
 //! two rows at a time are interleaved byte by byte and widened to 16-bit lanes, so that one
 //! `i32x4.dot_i16x8_s` computes `x0·w0[k] + x1·w1[k]` for four outputs (the design of the
-//! x86 kernels and of CMSIS-NN's `SMLAD` pairs). The sums stay in four vectors across a batch
-//! of non-zero inputs and reach `out` once per batch.
+//! x86 kernels and of CMSIS-NN's `SMLAD` pairs); a pair of zero inputs is skipped. The sums
+//! stay in four vectors across all the rows and reach `out` once, with the bias.
 //!
 //! A row's vector reads on into the next rows (lanes past the last output, whose sums are
 //! dropped); the last rows, whose 16 bytes would run past the weights, read a zero-padded copy
@@ -45,62 +45,39 @@ where
     I: Iterator<Item = i16>,
 {
     let outputs = out.len().max(1);
-    super::start_from_bias(out, bias);
     let rows = weights.len() / outputs;
-    // Pairs of rows whose 16 bytes lie inside the weights, then the rest (under 32 bytes) from
-    // a zero-padded copy.
-    let inside = match weights.len().checked_sub(16) {
-        Some(last_start) => last_start / outputs + 1,
-        None => 0,
-    };
-    let direct = inside / 2 * 2;
+    // Whole rows only: what follows them reads as zeros.
+    let weights = weights.get(..rows * outputs).unwrap_or_default();
+    // The last rows' vectors would run past the weights: they read a copy of the weights' last
+    // 32 bytes (all of them if fewer) followed by zeros.
+    let end = weights.len().saturating_sub(32);
+    let mut padded_end = [0u8; 48];
+    let last_bytes = weights.get(end..).unwrap_or_default();
+    if let Some(to) = padded_end.get_mut(..last_bytes.len()) {
+        to.copy_from_slice(last_bytes);
+    }
     let mut sums = [i32x4_splat(0); 4];
-    accumulate_rows(&mut sums, &mut input, weights, outputs, direct);
-    let mut padded = [0u8; 48];
-    let rest = weights.get(direct * outputs..).unwrap_or_default();
-    if let Some(to) = padded.get_mut(..rest.len()) {
-        to.copy_from_slice(rest);
-    }
-    accumulate_rows(
-        &mut sums,
-        &mut input,
-        &padded,
-        outputs,
-        rows.saturating_sub(direct),
-    );
-    let sums: [[i32; 4]; 4] = sums.map(bytemuck::cast);
-    for (out, sum) in out.iter_mut().zip(sums.as_flattened()) {
-        *out = out.wrapping_add(*sum);
-    }
-}
-
-/// Adds `Σ x · row[k]` over the next `rows` inputs and rows (`outputs` bytes apart in
-/// `weights`, each read as 16 bytes) to the sixteen lanes of `sums`, two rows at a time.
-#[inline(never)]
-fn accumulate_rows<I>(
-    sums: &mut [v128; 4],
-    input: &mut I,
-    weights: &[u8],
-    outputs: usize,
-    rows: usize,
-) where
-    I: Iterator<Item = i16>,
-{
     for pair in 0..rows.div_ceil(2) {
-        let x0 = input.next().unwrap_or(0);
-        // An odd row left over pairs with a zero input.
-        let x1 = if 2 * pair + 1 < rows {
-            input.next().unwrap_or(0)
-        } else {
-            0
-        };
+        // An odd row left over pairs with the row after the weights, which reads as zeros.
+        let (x0, x1) = (input.next().unwrap_or(0), input.next().unwrap_or(0));
         if x0 == 0 && x1 == 0 {
             continue;
         }
         let start = 2 * pair * outputs;
-        let row0 = weights.get(start..).unwrap_or_default();
-        let row1 = weights.get(start + outputs..).unwrap_or_default();
-        accumulate_two_rows(sums, x0, row0, x1, row1);
+        // Both rows' 16 bytes inside the weights, or else both in the padded copy.
+        let (from, start) = if start + outputs + 16 <= weights.len() {
+            (weights, start)
+        } else {
+            (padded_end.as_slice(), start.wrapping_sub(end))
+        };
+        let row0 = from.get(start..).unwrap_or_default();
+        let row1 = from.get(start + outputs..).unwrap_or_default();
+        accumulate_two_rows(&mut sums, x0, row0, x1, row1);
+    }
+    let sums: [[i32; 4]; 4] = sums.map(bytemuck::cast);
+    let (bias, _) = bias.as_chunks::<4>();
+    for ((out, sum), bias) in out.iter_mut().zip(sums.as_flattened()).zip(bias) {
+        *out = i32::from_le_bytes(*bias).wrapping_add(*sum);
     }
 }
 
