@@ -1,6 +1,7 @@
-// The runtime's int8 kernels as compiled for wasm SIMD128 (the portable kernels, vectorized
-// by LLVM), checked inside the module against its reference kernels, bit for bit, over
-// random shapes (1-150 inputs, 1-80 outputs: every group size and tail) and values.
+// The runtime's int8 kernels as compiled for wasm SIMD128 (runtime/src/kernels/wasm.rs, and
+// the portable requantization vectorized by LLVM), checked inside the module against its
+// reference kernels, bit for bit, over random shapes (1-150 inputs, 1-80 outputs: every group
+// size and tail, narrow layers included, whole layers and blocks of outputs) and values.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -6,8 +6,8 @@
 //! walks four input rows at a time (contiguous, so it vectorizes) and skips inputs that are
 //! zero, which most MNIST pixels and many ReLU outputs are. Target-specific int8 kernels
 //! (`cortex_m`: DSP `SMLAD`; `x86`: SSE2 or AVX2 `pmaddwd`, and an AVX2 requantization;
-//! `wasm`: `i32x4.dot_i16x8_s` for layers of at most 16 outputs) replace the portable ones
-//! where they apply, under the same tests. Integer kernels agree bit for
+//! `wasm`: `i32x4.dot_i16x8_s`, and a kernel for layers of at most 16 outputs) replace the
+//! portable ones where they apply, under the same tests. Integer kernels agree bit for
 //! bit; f32 kernels add the same terms in the same order, and tests hold them to
 //! [`F32_TOLERANCE`].
 //!
@@ -59,14 +59,15 @@ pub use portable::dense_int8;
         target_endian = "little",
         any(target_feature = "dsp", all(target_os = "none", target_abi = "eabihf"))
     ),
-    all(target_arch = "x86_64", target_feature = "sse2")
+    all(target_arch = "x86_64", target_feature = "sse2"),
+    all(target_arch = "wasm32", target_feature = "simd128")
 )))]
 pub use portable::dense_int8_rows;
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 pub use portable::requantize;
-// wasm SIMD: a kernel for narrow layers, the portable one (vectorized by LLVM) otherwise.
+// wasm SIMD: `i32x4.dot_i16x8_s` on pairs of rows.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub use wasm::dense_int8;
+pub use wasm::{dense_int8, dense_int8_rows};
 // x86-64: SSE2 `pmaddwd` (the baseline) or AVX2, by run-time detection.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 pub use x86::{dense_int8, dense_int8_rows, requantize};

@@ -127,7 +127,10 @@ pub fn requantize(
 
 /// Calls `f` with the items of `rows` in groups of [`ROWS`], the last group shorter.
 #[inline(always)]
-fn for_each_group<T: Copy + Default, R: Iterator<Item = T>>(rows: R, mut f: impl FnMut(&[T])) {
+pub(super) fn for_each_group<T: Copy + Default, R: Iterator<Item = T>>(
+    rows: R,
+    mut f: impl FnMut(&[T]),
+) {
     let mut group = [T::default(); ROWS];
     let mut len = 0;
     for row in rows {

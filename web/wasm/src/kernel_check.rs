@@ -1,6 +1,7 @@
 //! The `kernel-check` build's one export: the runtime's int8 kernels as compiled for this
-//! target (the portable kernels, vectorized with wasm SIMD128 in the SIMD build) against its
-//! reference kernels, bit for bit, over random shapes and values, run inside the module by
+//! target (in the SIMD build `kernels::wasm`: the row-pair kernel, the narrow-layer kernel, and
+//! the portable requantization vectorized by LLVM) against its reference kernels, bit for bit,
+//! over random shapes and values, whole layers and blocks of outputs, run inside the module by
 //! the Node tests (`test/kernels.test.mjs`). The 10,000-digit parity test covers the MNIST
 //! shapes; this covers every group size and tail.
 
@@ -61,6 +62,16 @@ pub extern "C" fn tmlp_check_kernels(seed: u32, cases: u32) -> u32 {
         reference::dense_int8(input.iter().copied(), weights, bias, expected);
         kernels::dense_int8(input.iter().copied(), weights, bias, got);
         failures += u32::from(expected != got);
+
+        // A block of the outputs, as the forward pass sums a layer in blocks.
+        let start = random.below(outputs as u64);
+        let columns = start..start + 1 + random.below((outputs - start) as u64);
+        let mut block = [0i32; MAX_OUTPUTS];
+        let block = block.get_mut(..columns.len()).unwrap_or_default();
+        let block_bias = bias.get(columns.start * 4..columns.end * 4).unwrap_or_default();
+        let (input_, columns_) = (input.iter().copied(), columns.clone());
+        kernels::dense_int8_columns(input_, weights, outputs, columns_, block_bias, block);
+        failures += u32::from(expected.get(columns) != Some(&*block));
 
         for (k, shift) in shifts.iter_mut().enumerate() {
             let multiplier = (1 << 30) + random.below(1 << 30) as i32;
