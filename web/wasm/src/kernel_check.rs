@@ -68,10 +68,13 @@ pub extern "C" fn tmlp_check_kernels(seed: u32, cases: u32) -> u32 {
         let columns = start..start + 1 + random.below((outputs - start) as u64);
         let mut block = [0i32; MAX_OUTPUTS];
         let block = block.get_mut(..columns.len()).unwrap_or_default();
-        let block_bias = bias.get(columns.start * 4..columns.end * 4).unwrap_or_default();
-        let (input_, columns_) = (input.iter().copied(), columns.clone());
-        kernels::dense_int8_columns(input_, weights, outputs, columns_, block_bias, block);
-        failures += u32::from(expected.get(columns) != Some(&*block));
+        let block_bias = bias
+            .get(columns.start * 4..columns.end * 4)
+            .unwrap_or_default();
+        let expected_block = expected.get(columns.clone()).unwrap_or_default();
+        let input = input.iter().copied();
+        kernels::dense_int8_columns(input, weights, outputs, columns, block_bias, block);
+        failures += u32::from(expected_block != &*block);
 
         for (k, shift) in shifts.iter_mut().enumerate() {
             let multiplier = (1 << 30) + random.below(1 << 30) as i32;
