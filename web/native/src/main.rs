@@ -5,6 +5,7 @@
 //! tinymlp-web-native load BLOB                     the load error's Display text, or "ok"
 //! tinymlp-web-native bench BLOB IMAGES COUNT ROUNDS  JSON: nanoseconds per inference
 //! tinymlp-web-native random-blob OUT (int8|f32) SEED  a random-weights 784-512-10 model
+//! tinymlp-web-native corpus DIR                    JSON: the fuzz corpus's blobs and answers
 //! ```
 //!
 //! IMAGES and LABELS are MNIST IDX files. The web tests run the same inputs through the wasm
@@ -18,7 +19,8 @@ use anyhow::{bail, ensure, Context, Result};
 use tinymlp::fixed_point::quantize_multiplier;
 use tinymlp::{
     Activation, DenseLayer, F32Params, F32Scratch, Header, InputSpec, Int8Params, Int8Scratch,
-    Model, ModelDef, OutputDigest, ParamKind, Params, Quantization, Requantization, CRC,
+    Model, ModelDef, OutputDigest, ParamKind, Params, Quantization, RawOutputs, Requantization,
+    CRC, MAX_WIDTH,
 };
 
 /// The scratch sizes of the MNIST 784-512-10 model (and any model no wider).
@@ -53,9 +55,10 @@ fn run(args: &[String]) -> Result<()> {
             bench(blob, images, count.parse()?, rounds.parse()?)
         }
         ["random-blob", out, kind, seed] => random_blob(out, kind, seed.parse()?),
+        ["corpus", dir] => corpus(dir),
         _ => bail!(
             "usage: digest BLOB IMAGES [LABELS] | load BLOB | bench BLOB IMAGES COUNT ROUNDS \
-             | random-blob OUT (int8|f32) SEED"
+             | random-blob OUT (int8|f32) SEED | corpus DIR"
         ),
     }
 }
@@ -135,6 +138,104 @@ fn digest(blob: &str, images: &str, labels: Option<&str>) -> Result<()> {
         classes.join(",")
     );
     Ok(())
+}
+
+/// How the fuzz target reads an input (`runtime/tests/common/fuzz.rs`: a mode byte, then a
+/// blob, sealed here for odd modes), included as the fuzz target itself includes it, so that
+/// the corpus replays here exactly as the fuzzer ran it.
+#[allow(dead_code)]
+mod fuzz {
+    include!("../../../runtime/tests/common/fuzz.rs");
+}
+
+/// The largest scratch buffers, as in the wasm module: they run every valid model.
+type LargestInt8 = Int8Scratch<{ MAX_WIDTH as usize }, { MAX_WIDTH as usize }>;
+type LargestF32 = F32Scratch<{ MAX_WIDTH as usize }, { MAX_WIDTH as usize }>;
+
+/// Every input of a fuzz corpus as the fuzz target reads it, with what the native runtime
+/// makes of it, as a JSON array: the file name, the blob and the pixels (hex; the pixels are
+/// the input repeated to the model's input length), the load error's text or "ok", and for a
+/// model that loads, the class, the raw outputs (int32, or f32 bits) and the probabilities'
+/// f32 bits.
+fn corpus(dir: &str) -> Result<()> {
+    let mut files = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {dir}"))?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    files.sort();
+    let mut int8 = Box::new(LargestInt8::new());
+    let mut f32 = Box::new(LargestF32::new());
+    let mut entries = Vec::with_capacity(files.len());
+    for path in files {
+        let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let Some((&mode, rest)) = data.split_first() else {
+            continue;
+        };
+        let blob = if mode & 1 == 1 {
+            fuzz::seal(rest)
+        } else {
+            rest.to_vec()
+        };
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let mut entry = format!(
+            "{{\"file\":{},\"blob\":\"{}\"",
+            json_string(&name),
+            hex(&blob)
+        );
+        match Model::from_bytes(&blob) {
+            Err(error) => entry += &format!(",\"load\":{}", json_string(&error.to_string())),
+            Ok(model) => {
+                let pixels: Vec<u8> = data
+                    .iter()
+                    .copied()
+                    .cycle()
+                    .take(model.input_len())
+                    .collect();
+                let prediction = match model.kind() {
+                    ParamKind::Int8 => model.predict(&pixels, &mut *int8),
+                    ParamKind::F32 => model.predict(&pixels, &mut *f32),
+                }
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                let raw: Vec<String> = match prediction.raw {
+                    RawOutputs::Int32(raw) => raw.iter().map(i32::to_string).collect(),
+                    RawOutputs::F32(raw) => raw.iter().map(|v| v.to_bits().to_string()).collect(),
+                };
+                let probabilities: Vec<String> = prediction
+                    .probabilities
+                    .iter()
+                    .map(|p| p.to_bits().to_string())
+                    .collect();
+                entry += &format!(
+                    ",\"load\":\"ok\",\"pixels\":\"{}\",\"class\":{},\"raw\":[{}],\"probabilities\":[{}]",
+                    hex(&pixels),
+                    prediction.class,
+                    raw.join(","),
+                    probabilities.join(",")
+                );
+            }
+        }
+        entries.push(entry + "}");
+    }
+    println!("[{}]", entries.join(",\n"));
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut quoted = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => quoted += "\\\"",
+            '\\' => quoted += "\\\\",
+            c if c.is_control() => quoted += &format!("\\u{:04x}", u32::from(c)),
+            c => quoted.push(c),
+        }
+    }
+    quoted + "\""
 }
 
 /// Times `rounds` passes over the first `count` images; prints the best round's nanoseconds
