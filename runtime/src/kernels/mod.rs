@@ -52,17 +52,7 @@ pub use portable::dense_f32;
     all(target_arch = "x86_64", target_feature = "sse2"),
     all(target_arch = "wasm32", target_feature = "simd128")
 )))]
-pub use portable::dense_int8;
-#[cfg(not(any(
-    all(
-        target_arch = "arm",
-        target_endian = "little",
-        any(target_feature = "dsp", all(target_os = "none", target_abi = "eabihf"))
-    ),
-    all(target_arch = "x86_64", target_feature = "sse2"),
-    all(target_arch = "wasm32", target_feature = "simd128")
-)))]
-pub use portable::dense_int8_rows;
+pub use portable::{dense_int8, dense_int8_rows};
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 pub use portable::requantize;
 // wasm SIMD: `i32x4.dot_i16x8_s` on pairs of rows.
@@ -74,8 +64,8 @@ pub use x86::{dense_int8, dense_int8_rows, requantize};
 
 /// The sums of the outputs `columns` of an int8 layer with `outputs` outputs and input-major
 /// `weights` (`bias` and `out` are those columns'): [`dense_int8_rows`] over the
-/// [`column_window`], or [`dense_int8`] where a target has a kernel that needs whole rows
-/// (wasm SIMD, for narrow layers).
+/// [`column_window`], or in wasm SIMD, for a whole layer of at most 16 outputs, the narrow-layer
+/// kernel (it reads whole rows).
 #[inline]
 pub fn dense_int8_columns<I>(
     input: I,
