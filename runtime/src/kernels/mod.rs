@@ -43,6 +43,8 @@ pub const F32_TOLERANCE: f32 = 1e-5;
 ))]
 pub use cortex_m::{dense_int8, dense_int8_rows};
 pub use portable::dense_f32;
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+pub use portable::requantize;
 #[cfg(not(any(
     all(
         target_arch = "arm",
@@ -53,8 +55,6 @@ pub use portable::dense_f32;
     all(target_arch = "wasm32", target_feature = "simd128")
 )))]
 pub use portable::{dense_int8, dense_int8_rows};
-#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-pub use portable::requantize;
 // wasm SIMD: `i32x4.dot_i16x8_s` on pairs of rows.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub use wasm::{dense_int8, dense_int8_rows};
