@@ -33,12 +33,7 @@ where
     I: Iterator<Item = i16>,
 {
     let outputs = out.len();
-    if (1..=NARROW).contains(&outputs) {
-        dense_int8_narrow(input, weights, bias, out);
-    } else {
-        let rows = super::column_window(weights, outputs, 0..outputs);
-        dense_int8_rows(input, rows, bias, out);
-    }
+    super::dense_int8_columns(input, weights, outputs, 0..outputs, bias, out);
 }
 
 /// [`dense_int8`] over the rows `rows` yields (see [`super::portable::dense_int8_rows`]).
