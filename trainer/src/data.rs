@@ -45,6 +45,16 @@ impl Dataset {
         &self.images[index * n..(index + 1) * n]
     }
 
+    /// The pixels of image `index` as the model reads them: scaled to `0.0..=1.0` by
+    /// [`PIXEL_SCALE`](crate::backend::cpu::PIXEL_SCALE), as Keras's `x / 255`.
+    pub fn scaled_image(&self, index: usize) -> Vec<f32> {
+        let scale = crate::backend::cpu::PIXEL_SCALE;
+        self.image(index)
+            .iter()
+            .map(|&p| f32::from(p) * scale)
+            .collect()
+    }
+
     /// Splits off the last `fraction` of the samples (Keras's `validation_split`: taken
     /// from the end, before any shuffling). Returns `(training, validation)`.
     pub fn split_validation(mut self, fraction: f32) -> Result<(Dataset, Dataset)> {

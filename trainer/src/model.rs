@@ -368,14 +368,7 @@ impl Model {
     pub fn predict(&mut self, data: &Dataset) -> Result<Vec<Vec<f32>>> {
         let parameters = self.parameters()?;
         Ok((0..data.len())
-            .map(|i| {
-                let x: Vec<f32> = data
-                    .image(i)
-                    .iter()
-                    .map(|&p| f32::from(p) * crate::backend::cpu::PIXEL_SCALE)
-                    .collect();
-                softmax(&parameters.logits(&x))
-            })
+            .map(|i| softmax(&parameters.logits(&data.scaled_image(i))))
             .collect())
     }
 

@@ -70,11 +70,7 @@ pub fn calibrate(parameters: &Parameters, data: &Dataset, calibration: Calibrati
     let hidden = parameters.layers.len().saturating_sub(1);
     let mut values: Vec<Vec<f32>> = vec![Vec::new(); hidden];
     for i in 0..calibration.samples.min(data.len()) {
-        let mut current: Vec<f32> = data
-            .image(i)
-            .iter()
-            .map(|&p| f32::from(p) * PIXEL_SCALE)
-            .collect();
+        let mut current = data.scaled_image(i);
         for (l, layer) in parameters.layers.iter().take(hidden).enumerate() {
             let mut out = layer.bias.clone();
             for (j, &x) in current.iter().enumerate() {

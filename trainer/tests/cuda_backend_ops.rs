@@ -10,7 +10,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use trainer::backend::cpu::{reference_loss_and_gradient, PIXEL_SCALE};
+use trainer::backend::cpu::reference_loss_and_gradient;
 use trainer::backend::{self, Backend, BatchProgress, EpochPlan, EpochStats};
 use trainer::optimizer::{Adagrad, Adam, RmsProp, Sgd};
 use trainer::rng::Rng;
@@ -140,12 +140,7 @@ fn random_parameters(sizes: &[usize], seed: u64) -> Parameters {
 fn inputs(data: &Dataset, samples: &[u32]) -> Vec<Vec<f32>> {
     samples
         .iter()
-        .map(|&i| {
-            data.image(i as usize)
-                .iter()
-                .map(|&p| f32::from(p) * PIXEL_SCALE)
-                .collect()
-        })
+        .map(|&i| data.scaled_image(i as usize))
         .collect()
 }
 

@@ -99,14 +99,7 @@ fn gradients_match_finite_differences() {
     }
     let gradient = backend_gradient(&parameters, &data);
     // The backend's sparse, threaded gradient equals the plain dense reference...
-    let images: Vec<Vec<f32>> = (0..data.len())
-        .map(|i| {
-            data.image(i)
-                .iter()
-                .map(|&p| f32::from(p) * PIXEL_SCALE)
-                .collect()
-        })
-        .collect();
+    let images: Vec<Vec<f32>> = (0..data.len()).map(|i| data.scaled_image(i)).collect();
     let (_, reference) =
         trainer::backend::cpu::reference_loss_and_gradient(&parameters, &images, &data.labels);
     for (got, want) in gradient.layers.iter().zip(&reference.layers) {
@@ -383,14 +376,7 @@ fn results_do_not_depend_on_the_thread_count() {
 #[test]
 fn gradients_match_the_reference_for_one_and_two_layers() {
     let data = Arc::new(common::synthetic(40, 5, 3));
-    let images: Vec<Vec<f32>> = (0..data.len())
-        .map(|i| {
-            data.image(i)
-                .iter()
-                .map(|&p| f32::from(p) * PIXEL_SCALE)
-                .collect()
-        })
-        .collect();
+    let images: Vec<Vec<f32>> = (0..data.len()).map(|i| data.scaled_image(i)).collect();
     for sizes in [&[64, 5][..], &[64, 300, 5]] {
         let mut rng = Rng::new(8);
         let mut parameters = Parameters::glorot_uniform(sizes, &mut rng);
@@ -425,14 +411,7 @@ fn skipped_zero_gradient_rows_follow_the_plain_formulas() {
     // several batches in a row: the backend defers RMSprop's decay on those rows until
     // their next real update. The plain formulas on whole arrays must give the same.
     let data = Arc::new(common::synthetic(64, 5, 21));
-    let images: Vec<Vec<f32>> = (0..data.len())
-        .map(|i| {
-            data.image(i)
-                .iter()
-                .map(|&p| f32::from(p) * PIXEL_SCALE)
-                .collect()
-        })
-        .collect();
+    let images: Vec<Vec<f32>> = (0..data.len()).map(|i| data.scaled_image(i)).collect();
     let start = Parameters::glorot_uniform(&[64, 20, 5], &mut Rng::new(22));
     let batch_size = 8;
     for optimizer in [
