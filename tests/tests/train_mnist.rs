@@ -8,9 +8,8 @@
 
 use std::sync::Arc;
 
-use trainer::evaluate::score_blob;
-use trainer::quantize::{calibrate, encode_int8, input_spec, quantize, Calibration};
-use trainer::{Dense, Device, FitOptions, Loss, Metric, Optimizer, Sequential};
+use trainer::export::score_blob;
+use trainer::{Dense, Device, ExportOptions, FitOptions, Loss, Metric, Optimizer, Sequential};
 
 #[test]
 fn one_epoch_on_mnist_reaches_95_percent() -> anyhow::Result<()> {
@@ -60,11 +59,8 @@ fn one_epoch_on_mnist_reaches_95_percent() -> anyhow::Result<()> {
         evaluation.accuracy
     );
 
-    let parameters = model.parameters()?;
-    let spec = input_spec(28, 28);
-    let ranges = calibrate(&parameters, &train, Calibration::default());
-    let blob = encode_int8(&spec, &quantize(&parameters, &spec, &ranges)?)?;
-    let score = score_blob(&blob, &test)?;
+    let blobs = model.export(&train, &ExportOptions::default())?;
+    let score = score_blob(&blobs.int8, &test)?;
     eprintln!("int8 blob through the runtime: {:.4}", score.accuracy);
     assert!(score.accuracy >= 0.95, "int8 accuracy {}", score.accuracy);
     assert!((score.accuracy - f64::from(evaluation.accuracy)).abs() < 0.005);

@@ -1,12 +1,12 @@
 //! The Keras MNIST tutorial in Rust: `cargo run -p trainer --release --example mnist`.
 
-use trainer::{data, Dense, FitOptions, Loss, Metric, Optimizer, Sequential};
+use trainer::{data, Dense, ExportOptions, FitOptions, Loss, Metric, Optimizer, Sequential};
 
 fn main() -> trainer::Result<()> {
     let (train, test) = data::mnist("data/mnist")?; // downloaded there if missing
-    let mut model = Sequential::new(28 * 28)
+    let mut model = Sequential::new(train.pixels())
         .add(Dense::relu(512))
-        .add(Dense::softmax(10))
+        .add(Dense::softmax(train.classes))
         .compile(
             Optimizer::default(),
             Loss::CategoricalCrossentropy,
@@ -25,6 +25,7 @@ fn main() -> trainer::Result<()> {
         "test accuracy: {:.4}, loss: {:.4}",
         result.accuracy, result.loss
     );
-    model.export_int8("out/example/mnist-int8.tmlp", &train)?;
+    let blobs = model.export(&train, &ExportOptions::default())?;
+    trainer::files::write_atomic("out/example/mnist-int8.tmlp".as_ref(), &blobs.int8)?;
     Ok(())
 }

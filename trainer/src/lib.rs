@@ -1,49 +1,54 @@
-//! tinymlp's trainer: the Keras MNIST MLP, trained in Rust, quantized to int8 and exported
-//! as tinymlp blobs.
+//! tinymlp's trainer: small dense classifiers (the Keras MNIST MLP by default) trained in
+//! Rust, quantized to int8 and exported as tinymlp blobs.
 //!
 //! The Keras tutorial (load MNIST, build, compile, fit, evaluate), here with the export
 //! the microcontroller needs:
 //!
 //! ```no_run
-//! use trainer::{data, Dense, FitOptions, Loss, Metric, Optimizer, Sequential};
+//! use trainer::{data, Dense, ExportOptions, FitOptions, Loss, Metric, Optimizer, Sequential};
 //!
 //! let (train, test) = data::mnist("data/mnist")?; // downloaded there if missing
-//! let mut model = Sequential::new(28 * 28)
+//! let mut model = Sequential::new(train.pixels())
 //!     .add(Dense::relu(512))
-//!     .add(Dense::softmax(10))
+//!     .add(Dense::softmax(train.classes))
 //!     .compile(Optimizer::default(), Loss::CategoricalCrossentropy, &[Metric::Accuracy])?;
 //! model.fit(&train, &FitOptions { epochs: 5, batch_size: 128, ..Default::default() })?;
 //! let result = model.evaluate(&test)?;
 //! println!("test accuracy: {:.4}", result.accuracy);
-//! model.export_int8("out/mnist-int8.tmlp", &train)?;
+//! let blobs = model.export(&train, &ExportOptions::default())?;
+//! trainer::files::write_atomic("out/mnist-int8.tmlp".as_ref(), &blobs.int8)?;
 //! # Ok::<(), trainer::Error>(())
 //! ```
 //!
-//! The `trainer` binary is a thin layer over this API that also writes the f32 blob,
-//! sample digits, a JSON report, the history as CSV and plots (see [`pipeline`]).
-//! Training runs on a [`Backend`]: the CPU ([`backend::cpu`]) or, with the default `cuda`
-//! feature and a GPU present, CUDA.
+//! The crate is laid out by stage, in the order a run goes through them:
+//!
+//! | stage | module | what it holds |
+//! |---|---|---|
+//! | data | [`data`] | datasets, the IDX reader, MNIST (fetched and verified), the input scale |
+//! | network | [`network`] | parameters, optimizers, the host reference forward and backward pass |
+//! | backend | [`backend`] | the device seam; [`backend::cpu`] and (feature `cuda`) CUDA |
+//! | training | [`training`] | the Keras-like `Sequential`, `fit`, history, checks of every input |
+//! | export | [`export`] | int8 quantization, blob encoding, scoring blobs through the runtime |
+//! | report | [`report`] | `report.json`, CSV, plots, `show`, the command line's run after `fit` |
+//!
+//! The `trainer` binary (`main.rs`) is a thin layer over this API: it parses options, then
+//! calls `Sequential::compile`, `Model::fit` and [`report::run::finish`] (which calls
+//! [`Model::export`]).
 #![deny(missing_docs)]
 
 pub mod backend;
 pub mod data;
 mod error;
-pub mod evaluate;
 pub mod export;
-pub mod fetch;
-pub mod model;
-pub mod optimizer;
-pub mod params;
-pub mod pipeline;
-pub mod plot;
-pub mod quantize;
+pub mod files;
+pub mod network;
 pub mod report;
 pub mod rng;
-pub mod show;
+pub mod training;
 
 pub use backend::{Backend, Device};
 pub use data::{Dataset, Mnist};
 pub use error::{Error, Result};
-pub use model::{Dense, EpochRecord, FitOptions, History, Loss, Metric, Model, Sequential};
-pub use optimizer::Optimizer;
-pub use params::{DenseParams, Parameters};
+pub use export::{Blobs, ExportOptions};
+pub use network::{DenseParams, Optimizer, Parameters};
+pub use training::{Dense, EpochRecord, FitOptions, History, Loss, Metric, Model, Sequential};

@@ -8,10 +8,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use trainer::report::{Hyperparameters, Timings};
-use trainer::{
-    data, fetch, pipeline, show, Dense, Device, FitOptions, Loss, Metric, Optimizer, Sequential,
-};
+use trainer::report::{run, show, Hyperparameters, Timings};
+use trainer::{data, Dense, Device, FitOptions, Loss, Metric, Optimizer, Sequential};
 
 #[derive(Parser, Debug)]
 #[command(version, about, args_conflicts_with_subcommands = true)]
@@ -66,7 +64,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// auto (CUDA if available, else CPU), cpu or cuda.
-    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    #[arg(long, default_value = "auto")]
     device: Device,
     /// Folder with the MNIST IDX files (raw or .gz); fetched there if missing.
     #[arg(long, default_value = "data/mnist")]
@@ -108,7 +106,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Show(args)) => run_show(&args),
-        Some(Command::Fetch { data_dir }) => fetch::ensure_mnist(&data_dir, true)
+        Some(Command::Fetch { data_dir }) => data::ensure_mnist(&data_dir, true)
             .map(|_| ())
             .map_err(anyhow::Error::from),
         Some(Command::Train(args)) => run_train(&args),
@@ -167,7 +165,7 @@ fn optimizer(args: &TrainArgs) -> anyhow::Result<Optimizer> {
 fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     let optimizer = optimizer(args)?;
     let started = Instant::now();
-    fetch::ensure_mnist(&args.data_dir, !args.quiet)?;
+    data::ensure_mnist(&args.data_dir, !args.quiet)?;
     let mnist = data::load_mnist(&args.data_dir, !args.skip_checksum)?;
     let load_seconds = started.elapsed().as_secs_f64();
     let train = Arc::new(mnist.train);
@@ -187,7 +185,7 @@ fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     for &units in &args.hidden {
         sequential = sequential.add(Dense::relu(units));
     }
-    let mut model = sequential.add(Dense::softmax(data::CLASSES)).compile(
+    let mut model = sequential.add(Dense::softmax(train.classes)).compile(
         optimizer,
         Loss::CategoricalCrossentropy,
         &[Metric::Accuracy],
@@ -239,7 +237,7 @@ fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         fit: history.fit_seconds,
         ..Timings::default()
     };
-    let outputs = pipeline::finish(
+    let outputs = run::finish(
         &mut model,
         &train,
         &test,
@@ -272,7 +270,7 @@ fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
 }
 
 fn run_show(args: &ShowArgs) -> anyhow::Result<()> {
-    fetch::ensure_mnist(&args.data_dir, true)?;
+    data::ensure_mnist(&args.data_dir, true)?;
     let mnist = data::load_mnist(&args.data_dir, false)?;
     let set = if args.test { &mnist.test } else { &mnist.train };
     if args.index >= set.len() {

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use trainer::data::Dataset;
-use trainer::evaluate::{digest_of, score_blob};
+use trainer::export::{digest_of, score_blob};
 
 fn models() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
@@ -19,18 +19,12 @@ fn report() -> serde_json::Value {
 fn sample_digits() -> Dataset {
     let bytes = std::fs::read(models().join("mnist-test-digits.bin")).unwrap();
     assert_eq!(bytes.len(), 1000 * 785);
-    let mut data = Dataset {
-        images: Vec::new(),
-        labels: Vec::new(),
-        rows: 28,
-        cols: 28,
-    };
+    let (mut images, mut labels) = (Vec::new(), Vec::new());
     for record in bytes.chunks_exact(785) {
-        assert!(record[0] <= 9);
-        data.labels.push(record[0]);
-        data.images.extend_from_slice(&record[1..]);
+        labels.push(record[0]);
+        images.extend_from_slice(&record[1..]);
     }
-    data
+    Dataset::new(images, labels, (28, 28), 10).unwrap()
 }
 
 #[test]

@@ -10,11 +10,13 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use trainer::backend::cpu::reference_loss_and_gradient;
 use trainer::backend::{self, Backend, BatchProgress, EpochPlan, EpochStats};
-use trainer::optimizer::{Adagrad, Adam, RmsProp, Sgd};
+use trainer::network::optimizer::{Adagrad, Adam, RmsProp, Sgd};
+use trainer::network::reference::loss_and_gradient as reference_loss_and_gradient;
 use trainer::rng::Rng;
-use trainer::{Dataset, Device, Error, Optimizer, Parameters};
+use trainer::{
+    Dataset, Dense, Device, Error, FitOptions, Loss, Metric, Optimizer, Parameters, Sequential,
+};
 
 /// Largest difference allowed between a backend's parameters and the host's after a few
 /// steps: `ABS + REL * |expected|` (products are summed in another order on each device).
@@ -73,12 +75,7 @@ fn random_dataset(samples: usize, seed: u64) -> Dataset {
         })
         .collect();
     let labels = (0..samples).map(|_| rng.below(CLASSES) as u8).collect();
-    Dataset {
-        images,
-        labels,
-        rows: SIDE,
-        cols: SIDE,
-    }
+    Dataset::new(images, labels, (SIDE, SIDE), CLASSES).unwrap()
 }
 
 /// A learnable problem: each class has a prototype image; samples are their prototype with
@@ -116,12 +113,7 @@ fn prototype_dataset(samples: usize, seed: u64) -> Dataset {
         }
         labels.push(label as u8);
     }
-    Dataset {
-        images,
-        labels,
-        rows: SIDE,
-        cols: SIDE,
-    }
+    Dataset::new(images, labels, (SIDE, SIDE), CLASSES).unwrap()
 }
 
 /// Glorot-uniform parameters with small random (non-zero) biases.
@@ -543,28 +535,45 @@ test_device!(
     non_finite_loss_names_epoch_and_batch_cuda
 );
 
-fn bad_requests_are_errors(mut backend: Box<dyn Backend>) {
+/// Bad requests are refused by the host with the same words whatever the device, before
+/// the backend sees them (backends trust their input).
+fn bad_requests_are_errors(backend: Box<dyn Backend>) {
     let data = Arc::new(random_dataset(50, 71));
-    let id = backend.load_dataset(&data).expect("load");
-    let parameters = random_parameters(&[PIXELS, 8, CLASSES], 72);
-    backend
-        .set_parameters(&parameters, &Optimizer::default())
-        .expect("set");
-    let order = vec![0, 1, 50];
-    let plan = EpochPlan {
-        epoch: 1,
-        dataset: id,
-        order: &order,
-        batch_size: 2,
+    let compile = |backend: Box<dyn Backend>, inputs: usize, classes: usize| {
+        Sequential::new(inputs)
+            .add(Dense::relu(8))
+            .add(Dense::softmax(classes))
+            .compile_with(
+                backend,
+                String::new(),
+                Optimizer::default(),
+                Loss::CategoricalCrossentropy,
+                &[Metric::Accuracy],
+            )
+            .expect("compile")
     };
-    let result = backend.train_epoch(plan, &mut |_| ControlFlow::Continue(()));
-    assert!(matches!(result, Err(Error::Config(_))), "{result:?}");
-    // A model whose input width is not the images' pixel count.
-    let wrong = random_parameters(&[PIXELS + 1, 8, CLASSES], 73);
-    let refused = backend
-        .set_parameters(&wrong, &Optimizer::default())
-        .and_then(|()| backend.evaluate(id));
-    assert!(refused.is_err(), "{refused:?}");
+    // A model whose input width is not the data's.
+    let mut model = compile(backend, PIXELS + 1, CLASSES);
+    let refused = model.evaluate(&data).unwrap_err().to_string();
+    assert_eq!(
+        refused,
+        format!(
+            "invalid configuration: the model takes {} inputs but the data has {PIXELS} per sample",
+            PIXELS + 1
+        )
+    );
+    // A batch size of zero, and a validation split outside [0, 1).
+    for (batch_size, validation_split) in [(0, 0.0), (2, 1.0), (2, -0.5)] {
+        let options = FitOptions {
+            epochs: 1,
+            batch_size,
+            validation_split,
+            verbose: false,
+            ..FitOptions::default()
+        };
+        let refused = model.fit(&data, &options);
+        assert!(matches!(refused, Err(Error::Config(_))), "{refused:?}");
+    }
 }
 test_device!(
     bad_requests_are_errors,

@@ -59,12 +59,7 @@ fn datasets() -> (Arc<Dataset>, Arc<Dataset>, bool) {
                     }
                     labels.push(label as u8);
                 }
-                Arc::new(Dataset {
-                    images,
-                    labels,
-                    rows: 28,
-                    cols: 28,
-                })
+                Arc::new(Dataset::new(images, labels, (28, 28), 10).unwrap())
             };
             let train = make(12_000);
             let test = make(2_000);

@@ -5,7 +5,8 @@ mod common;
 
 use std::io::Write;
 
-use trainer::data::{encode_idx_images, encode_idx_labels, load_mnist, parse_images, parse_labels};
+use trainer::data::idx::{self, encode_images, encode_labels, parse_images, parse_labels};
+use trainer::data::load_mnist;
 use trainer::Error;
 
 fn bad_data_reason(result: Result<impl std::fmt::Debug, Error>) -> String {
@@ -18,7 +19,7 @@ fn bad_data_reason(result: Result<impl std::fmt::Debug, Error>) -> String {
 #[test]
 fn image_file_checks() {
     let path = std::path::Path::new("images");
-    let good = encode_idx_images(2, 3, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    let good = encode_images(2, 3, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     let (count, rows, cols, pixels) = parse_images(path, good.clone()).unwrap();
     assert_eq!((count, rows, cols, pixels.len()), (2, 2, 3, 12));
 
@@ -40,12 +41,16 @@ fn image_file_checks() {
 fn label_file_checks() {
     let path = std::path::Path::new("labels");
     assert_eq!(
-        parse_labels(path, encode_idx_labels(&[0, 9, 3])).unwrap(),
+        parse_labels(path, encode_labels(&[0, 9, 3])).unwrap(),
         [0, 9, 3]
     );
-    let reason = bad_data_reason(parse_labels(path, encode_idx_labels(&[0, 10, 3])));
+    // Labels are checked against the class count when images and labels become a dataset.
+    let images = (path.to_path_buf(), encode_images(1, 1, &[7, 8, 9]));
+    let labels = (path.to_path_buf(), encode_labels(&[0, 10, 3]));
+    let reason = bad_data_reason(idx::dataset(images.clone(), labels.clone(), Some(10)));
     assert!(reason.contains("label 10 of sample 1"), "{reason}");
-    let good = encode_idx_labels(&[1, 2]);
+    assert_eq!(idx::dataset(images, labels, None).unwrap().classes, 11);
+    let good = encode_labels(&[1, 2]);
     assert!(bad_data_reason(parse_labels(path, good[..9].to_vec())).contains("truncated"));
     let mut magic = good;
     magic[3] = 3;
@@ -83,7 +88,7 @@ fn folder_loading_gzip_counts_and_checksums() {
     // Labels for a different number of images.
     std::fs::write(
         dir.join("train-labels-idx1-ubyte"),
-        encode_idx_labels(&train.labels[..29]),
+        encode_labels(&train.labels[..29]),
     )
     .unwrap();
     let reason = bad_data_reason(load_mnist(&dir, false).map(|_| ()));

@@ -2,7 +2,7 @@
 //! (`keras/src/optimizers/{rmsprop,sgd,adam,adagrad}.py`) for w = 1 and the gradients
 //! 0.5 then -0.25; the expected numbers were computed by hand (in f64) from those formulas.
 
-use trainer::optimizer::{Adagrad, Adam, Optimizer, RmsProp, Sgd};
+use trainer::network::optimizer::{Adagrad, Adam, Optimizer, RmsProp, Sgd};
 
 /// f32 arithmetic against f64 hand values.
 const TOLERANCE: f64 = 2e-6;

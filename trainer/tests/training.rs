@@ -7,9 +7,11 @@ mod common;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use trainer::backend::cpu::{CpuBackend, PIXEL_SCALE};
+use trainer::backend::cpu::CpuBackend;
 use trainer::backend::{Backend, EpochPlan};
-use trainer::optimizer::{Optimizer, Sgd};
+use trainer::data::PIXEL_SCALE;
+use trainer::network::optimizer::{Optimizer, Sgd};
+use trainer::network::reference::loss_and_gradient;
 use trainer::rng::Rng;
 use trainer::{Dataset, Dense, Error, FitOptions, Loss, Metric, Parameters, Sequential};
 
@@ -100,8 +102,7 @@ fn gradients_match_finite_differences() {
     let gradient = backend_gradient(&parameters, &data);
     // The backend's sparse, threaded gradient equals the plain dense reference...
     let images: Vec<Vec<f32>> = (0..data.len()).map(|i| data.scaled_image(i)).collect();
-    let (_, reference) =
-        trainer::backend::cpu::reference_loss_and_gradient(&parameters, &images, &data.labels);
+    let (_, reference) = loss_and_gradient(&parameters, &images, &data.labels);
     for (got, want) in gradient.layers.iter().zip(&reference.layers) {
         let all = got
             .weights
@@ -387,8 +388,7 @@ fn gradients_match_the_reference_for_one_and_two_layers() {
                 .for_each(|b| *b = rng.uniform(-0.1, 0.1));
         }
         let gradient = backend_gradient(&parameters, &data);
-        let (_, reference) =
-            trainer::backend::cpu::reference_loss_and_gradient(&parameters, &images, &data.labels);
+        let (_, reference) = loss_and_gradient(&parameters, &images, &data.labels);
         for (got, want) in gradient.layers.iter().zip(&reference.layers) {
             let all = got
                 .weights
@@ -450,11 +450,7 @@ fn skipped_zero_gradient_rows_follow_the_plain_formulas() {
                 zero_rows += (0..64)
                     .filter(|&j| batch_images.iter().all(|x| x[j] == 0.0))
                     .count();
-                let (_, gradient) = trainer::backend::cpu::reference_loss_and_gradient(
-                    &expected,
-                    &batch_images,
-                    &labels,
-                );
+                let (_, gradient) = loss_and_gradient(&expected, &batch_images, &labels);
                 step += 1;
                 let scalars = optimizer.step_scalars(step);
                 let arrays =
@@ -493,4 +489,45 @@ fn skipped_zero_gradient_rows_follow_the_plain_formulas() {
             }
         }
     }
+}
+
+#[test]
+fn the_host_refuses_what_no_backend_could_train() {
+    let compile = |layers: &[Dense]| {
+        layers
+            .iter()
+            .fold(Sequential::new(64), |s, &l| s.add(l))
+            .device(trainer::Device::Cpu)
+            .compile(
+                Optimizer::default(),
+                Loss::CategoricalCrossentropy,
+                &[Metric::Accuracy],
+            )
+    };
+    let message = |result: Result<trainer::Model, Error>| result.unwrap_err().to_string();
+    assert_eq!(
+        message(compile(&[])),
+        "invalid configuration: the model has no layers"
+    );
+    assert_eq!(
+        message(compile(&[Dense::softmax(8), Dense::softmax(4)])),
+        "invalid configuration: hidden layers must use ReLU"
+    );
+    assert_eq!(
+        message(compile(&[Dense::relu(5000), Dense::softmax(4)])),
+        "invalid configuration: layer sizes must be 1..=4096 (the model format's limit), \
+         got [64, 5000, 4]"
+    );
+    // Labels of 8 classes for a model of 4.
+    let data = Arc::new(common::synthetic(40, 8, 3));
+    let mut model = compile(&[Dense::relu(8), Dense::softmax(4)]).unwrap();
+    let first = data.labels.iter().position(|&l| l >= 4).unwrap();
+    assert_eq!(
+        model.evaluate(&data).unwrap_err().to_string(),
+        format!(
+            "invalid configuration: label {} of sample {first} does not fit a model with 4 \
+             classes",
+            data.labels[first]
+        )
+    );
 }

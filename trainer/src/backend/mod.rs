@@ -15,23 +15,32 @@
 //! 3. Per epoch, [`Backend::train_epoch`] with the host-shuffled order of sample indices.
 //! 4. [`Backend::evaluate`] for validation/test figures, [`Backend::parameters`] to take
 //!    the trained weights back to the host for export.
+//!
+//! The host checks everything first (`training::checks`, one set of error words): the
+//! parameters' shapes, each dataset against the model (input width, labels below the class
+//! count), every epoch plan (indices in range, batch size within [`MAX_BATCH`]). A backend
+//! only computes; the only errors it makes itself are its device's failures, a non-finite
+//! loss, and calls out of order ([`not_ready`], [`unknown_dataset`]).
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::data::Dataset;
-#[cfg(not(feature = "cuda"))]
-use crate::error::Error;
-use crate::error::Result;
-use crate::optimizer::Optimizer;
-use crate::params::Parameters;
+use crate::error::{Error, Result};
+use crate::network::{Optimizer, Parameters};
 
 pub mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 
+/// Most inputs a model may take: every backend indexes inputs with 16 bits.
+pub const MAX_INPUTS: usize = 1 << 16;
+
+/// Most samples in a batch: every backend indexes a batch's rows with 16 bits.
+pub const MAX_BATCH: usize = 1 << 16;
+
 /// Which device to train on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Device {
     /// CUDA if a usable GPU is present, else the CPU.
@@ -41,6 +50,27 @@ pub enum Device {
     Cpu,
     /// An NVIDIA GPU through cudarc.
     Cuda,
+}
+
+impl Device {
+    /// Every device, by name (for option parsers and messages).
+    pub const ALL: [(&'static str, Device); 3] = [
+        ("auto", Device::Auto),
+        ("cpu", Device::Cpu),
+        ("cuda", Device::Cuda),
+    ];
+}
+
+impl std::str::FromStr for Device {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Device> {
+        Device::ALL
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|&(_, device)| device)
+            .ok_or_else(|| Error::Config(format!("unknown device `{name}` (auto, cpu or cuda)")))
+    }
 }
 
 /// A dataset loaded into a backend, as returned by [`Backend::load_dataset`].
@@ -105,6 +135,10 @@ pub type Progress<'a> = &'a mut dyn FnMut(BatchProgress) -> ControlFlow<()>;
 
 /// What a training device does: hold the data, train the MLP, evaluate, hand the weights back.
 ///
+/// Every argument has been checked by the host (see the module documentation): an
+/// implementation may rely on consistent parameter shapes, datasets that fit the model and
+/// plans whose indices are in range.
+///
 /// The model is always a stack of dense layers: ReLU on every hidden layer, softmax with
 /// categorical cross-entropy (fused, numerically stable) on the last, inputs `u8 / 255`.
 /// Its shape is given by the [`Parameters`] passed to [`set_parameters`](Self::set_parameters).
@@ -114,7 +148,7 @@ pub type Progress<'a> = &'a mut dyn FnMut(BatchProgress) -> ControlFlow<()>;
 ///   measured with the parameters before that batch's update, as Keras reports them;
 /// - optimizer updates follow [`Optimizer::update`] exactly (same formulas, same order of
 ///   step counting, Adam's step starting at 1 and counting across epochs);
-/// - a NaN or infinite batch loss is [`Error::NonFiniteLoss`](crate::Error::NonFiniteLoss) naming the epoch and batch
+/// - a NaN or infinite batch loss is [`Error::NonFiniteLoss`] naming the epoch and batch
 ///   (a device that checks every N batches names the first batch it finds);
 /// - no panics: failures are errors.
 pub trait Backend {
@@ -169,9 +203,20 @@ pub fn create(device: Device) -> Result<(Box<dyn Backend>, String)> {
     }
 }
 
-/// The CUDA backend, or why there is none. `backend/cuda.rs` provides
+/// The error of a backend asked to train or evaluate before
+/// [`set_parameters`](Backend::set_parameters).
+pub fn not_ready() -> Error {
+    Error::Backend("set_parameters was not called".into())
+}
+
+/// The error of a backend given a [`DatasetId`] it did not hand out.
+pub fn unknown_dataset(id: DatasetId) -> Error {
+    Error::Backend(format!("unknown dataset {}", id.0))
+}
+
+/// The CUDA backend, or why there is none. `backend/cuda/` provides
 /// `pub fn new_backend() -> Result<Box<dyn Backend>>`, which must return
-/// [`Error::DeviceUnavailable`](crate::Error::DeviceUnavailable) (never panic) when no driver or GPU is usable.
+/// [`Error::DeviceUnavailable`] (never panic) when no driver or GPU is usable.
 #[cfg(feature = "cuda")]
 fn cuda_backend() -> Result<Box<dyn Backend>> {
     cuda::new_backend()

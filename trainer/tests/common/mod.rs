@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use trainer::data::{encode_idx_images, encode_idx_labels, Dataset};
+use trainer::data::{idx, Dataset};
 use trainer::rng::Rng;
 
 /// `count` 8x8 images in `classes` classes: class `k` lights a 2x2 patch at a
@@ -28,12 +28,7 @@ pub fn synthetic(count: usize, classes: usize, seed: u64) -> Dataset {
         images.extend_from_slice(&image);
         labels.push(label as u8);
     }
-    Dataset {
-        images,
-        labels,
-        rows,
-        cols,
-    }
+    Dataset::new(images, labels, (rows, cols), classes).unwrap()
 }
 
 /// A fresh empty folder under the target directory for one test.
@@ -49,12 +44,12 @@ pub fn write_idx(dir: &Path, train: &Dataset, test: &Dataset) {
     for (prefix, set) in [("train", train), ("t10k", test)] {
         std::fs::write(
             dir.join(format!("{prefix}-images-idx3-ubyte")),
-            encode_idx_images(set.rows, set.cols, &set.images),
+            idx::encode_images(set.rows, set.cols, &set.images),
         )
         .unwrap();
         std::fs::write(
             dir.join(format!("{prefix}-labels-idx1-ubyte")),
-            encode_idx_labels(&set.labels),
+            idx::encode_labels(&set.labels),
         )
         .unwrap();
     }

@@ -16,8 +16,7 @@
 use multiversion::multiversion;
 use multiversion::target::target_cfg_f;
 
-/// The real value of a pixel is `p * PIXEL_SCALE`, as the tinymlp runtime computes it.
-pub const PIXEL_SCALE: f32 = 1.0 / 255.0;
+use crate::data::PIXEL_SCALE;
 
 /// Floats per 64-byte cache line; row strides are multiples of it.
 pub const LANES: usize = 16;

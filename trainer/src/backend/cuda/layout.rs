@@ -6,7 +6,7 @@
 //! prefer; the gaps stay zero in every buffer, and every optimizer maps a zero gradient on a
 //! zero weight to a zero update, so they stay zero.
 
-use crate::params::{DenseParams, Parameters};
+use crate::network::{DenseParams, Parameters};
 
 /// Floats per alignment unit (256 bytes).
 const ALIGN: usize = 64;

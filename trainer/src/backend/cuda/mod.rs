@@ -35,14 +35,14 @@ use cudarc::driver::{
 
 use self::gemm::{matmul, MatmulShape};
 use self::layout::Layout;
-use crate::backend::cpu::PIXEL_SCALE;
 use crate::backend::{
     Backend, BatchProgress, DatasetId, EpochPlan, EpochStats, Evaluation, Progress,
 };
 use crate::data::Dataset;
+use crate::data::PIXEL_SCALE;
 use crate::error::{Error, Result};
-use crate::optimizer::Optimizer;
-use crate::params::Parameters;
+use crate::network::Optimizer;
+use crate::network::Parameters;
 
 /// Batches between two reads of the running figures (each read waits for the GPU).
 const REPORT_EVERY: usize = 50;

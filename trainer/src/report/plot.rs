@@ -11,8 +11,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
 use crate::error::{Error, Result};
-use crate::export::write_atomic;
-use crate::model::History;
+use crate::files::write_atomic;
+use crate::training::History;
 
 static REGISTER_FONT: Once = Once::new();
 

@@ -1,9 +1,14 @@
-//! The training report: JSON with everything, and the history as CSV.
+//! The report stage: what a run measured (`report.json`, the history as CSV, plots) and
+//! the command line's steps after training (`run`); `show` draws a sample in the terminal.
 
 use serde::Serialize;
 
-use crate::evaluate::BlobScore;
-use crate::model::{EpochRecord, History};
+use crate::export::BlobScore;
+use crate::training::{EpochRecord, History};
+
+pub mod plot;
+pub mod run;
+pub mod show;
 
 /// Everything a run measured, written as `report.json`.
 #[derive(Debug, Clone, Serialize)]
@@ -40,7 +45,7 @@ pub struct Hyperparameters {
     /// Batch size.
     pub batch_size: usize,
     /// Optimizer and its parameters.
-    pub optimizer: crate::optimizer::Optimizer,
+    pub optimizer: crate::network::Optimizer,
     /// Validation split.
     pub validation_split: f32,
     /// Seed.

@@ -1,21 +1,28 @@
-//! The Keras-like API: a `Sequential` stack of dense layers, compiled with an optimizer,
-//! a loss and metrics, then `fit`, `evaluate`, `predict` and export.
+//! The training stage, the Keras-like API: a `Sequential` stack of dense layers, compiled
+//! with an optimizer, a loss and metrics, then `fit`, `evaluate` and `predict` (export is
+//! the export stage's `Model::export`). Everything a backend is given is checked here
+//! first (`checks`).
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::backend::{self, Backend, BatchProgress, DatasetId, Device, EpochPlan, Evaluation};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::optimizer::Optimizer;
-use crate::params::{softmax, Parameters};
+use crate::network::reference::softmax;
+use crate::network::{Optimizer, Parameters};
 use crate::rng::Rng;
+
+mod checks;
+mod progress;
+
+pub use progress::epoch_line;
+use progress::progress_bar;
 
 pub use tinymlp::Activation;
 
@@ -116,35 +123,7 @@ impl Sequential {
         loss: Loss,
         metrics: &[Metric],
     ) -> Result<Model> {
-        let Some((last, hidden)) = self.layers.split_last() else {
-            return Err(Error::Config("the model has no layers".into()));
-        };
-        if hidden.iter().any(|l| l.activation != Activation::Relu) {
-            return Err(Error::Config("hidden layers must use ReLU".into()));
-        }
-        if last.activation != Activation::Softmax {
-            return Err(Error::Config(
-                "the last layer must use softmax (with categorical cross-entropy)".into(),
-            ));
-        }
-        let sizes: Vec<usize> = std::iter::once(self.inputs)
-            .chain(self.layers.iter().map(|l| l.units))
-            .collect();
-        if sizes
-            .iter()
-            .any(|&s| s == 0 || s > tinymlp::MAX_WIDTH as usize)
-        {
-            return Err(Error::Config(format!(
-                "layer sizes must be 1..={}, got {sizes:?}",
-                tinymlp::MAX_WIDTH
-            )));
-        }
-        if self.layers.len() > tinymlp::MAX_LAYERS {
-            return Err(Error::Config(format!(
-                "at most {} layers fit the model format",
-                tinymlp::MAX_LAYERS
-            )));
-        }
+        let sizes = checks::architecture(self.inputs, &self.layers)?;
         let mut rng = Rng::new(self.seed);
         let initial = Parameters::glorot_uniform(&sizes, &mut rng);
         backend.set_parameters(&initial, &optimizer)?;
@@ -269,13 +248,7 @@ impl Model {
         if let Some((_, id)) = self.loaded.get(&key) {
             return Ok(*id);
         }
-        if data.pixels() != self.sizes[0] {
-            return Err(Error::Config(format!(
-                "the model takes {} inputs but the images have {} pixels",
-                self.sizes[0],
-                data.pixels()
-            )));
-        }
+        checks::dataset(data, &self.sizes)?;
         let id = self.backend.load_dataset(data)?;
         self.loaded.insert(key, (Arc::clone(data), id));
         Ok(id)
@@ -283,6 +256,7 @@ impl Model {
 
     /// Trains on `data` (Keras's `model.fit`).
     pub fn fit(&mut self, data: &Arc<Dataset>, options: &FitOptions) -> Result<History> {
+        checks::fit_options(options)?;
         let (train, validation) = if options.validation_split > 0.0 {
             let (train, validation) =
                 Dataset::clone(data).split_validation(options.validation_split)?;
@@ -296,7 +270,7 @@ impl Model {
         let train_id = self.load(&train)?;
         let validation_id = validation.as_ref().map(|v| self.load(v)).transpose()?;
         let mut order: Vec<u32> = (0..train.len() as u32).collect();
-        let batches = train.len().div_ceil(options.batch_size.max(1));
+        let batches = train.len().div_ceil(options.batch_size);
         let mut history = History::default();
         let started = Instant::now();
         for _ in 0..options.epochs {
@@ -372,70 +346,8 @@ impl Model {
             .collect())
     }
 
-    /// Quantizes the model to int8 (activation ranges calibrated on the first images of
-    /// `calibration`) and writes the tinymlp blob to `path` atomically; returns the blob.
-    pub fn export_int8(
-        &mut self,
-        path: impl AsRef<std::path::Path>,
-        calibration: &Dataset,
-    ) -> Result<Vec<u8>> {
-        let parameters = self.parameters()?;
-        let spec = crate::quantize::input_spec(calibration.cols as u16, calibration.rows as u16);
-        let ranges = crate::quantize::calibrate(
-            &parameters,
-            calibration,
-            crate::quantize::Calibration::default(),
-        );
-        let layers = crate::quantize::quantize(&parameters, &spec, &ranges)?;
-        let blob = crate::quantize::encode_int8(&spec, &layers)?;
-        crate::export::write_atomic(path.as_ref(), &blob)?;
-        Ok(blob)
-    }
-
-    /// Writes the f32 tinymlp blob of a model taking `width x height` images to `path`
-    /// atomically; returns the blob.
-    pub fn export_f32(
-        &mut self,
-        path: impl AsRef<std::path::Path>,
-        width: u16,
-        height: u16,
-    ) -> Result<Vec<u8>> {
-        let parameters = self.parameters()?;
-        let blob =
-            crate::quantize::encode_f32(&crate::quantize::input_spec(width, height), &parameters)?;
-        crate::export::write_atomic(path.as_ref(), &blob)?;
-        Ok(blob)
-    }
-
     /// The trained parameters as host arrays.
     pub fn parameters(&mut self) -> Result<Parameters> {
         self.backend.parameters()
     }
-}
-
-fn progress_bar(batches: usize) -> ProgressBar {
-    let bar = ProgressBar::new(batches as u64);
-    let style = ProgressStyle::with_template("{pos:>4}/{len} [{bar:30}] - {elapsed} {msg}")
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar
-}
-
-/// `469/469 - 1s - 2ms/step - accuracy: 0.9252 - loss: 0.2585 - val_...`, as Keras prints.
-pub fn epoch_line(record: &EpochRecord, batches: usize) -> String {
-    let per_step = Duration::from_secs_f64(record.seconds / batches.max(1) as f64);
-    let mut line = format!(
-        "{batches}/{batches} - {:.2}s - {:.2}ms/step - accuracy: {:.4} - loss: {:.4}",
-        record.seconds,
-        per_step.as_secs_f64() * 1e3,
-        record.accuracy,
-        record.loss
-    );
-    if let (Some(accuracy), Some(loss)) = (record.val_accuracy, record.val_loss) {
-        line.push_str(&format!(
-            " - val_accuracy: {accuracy:.4} - val_loss: {loss:.4}"
-        ));
-    }
-    line
 }

@@ -63,33 +63,4 @@ impl Parameters {
             .map(|l| l.weights.len() + l.bias.len())
             .sum()
     }
-
-    /// The model's logits for one input of real values (plain host code, for `predict`
-    /// and checks; training runs in a backend).
-    pub fn logits(&self, input: &[f32]) -> Vec<f32> {
-        let mut current = input.to_vec();
-        let last = self.layers.len().saturating_sub(1);
-        for (index, layer) in self.layers.iter().enumerate() {
-            let mut out = layer.bias.clone();
-            for (j, &x) in current.iter().enumerate() {
-                if x != 0.0 {
-                    let row = &layer.weights[j * layer.outputs..(j + 1) * layer.outputs];
-                    out.iter_mut().zip(row).for_each(|(o, w)| *o += x * w);
-                }
-            }
-            if index != last {
-                out.iter_mut().for_each(|v| *v = v.max(0.0));
-            }
-            current = out;
-        }
-        current
-    }
-}
-
-/// Softmax of `logits`, numerically stable.
-pub fn softmax(logits: &[f32]) -> Vec<f32> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = logits.iter().map(|&z| (z - max).exp()).collect();
-    let sum: f32 = exps.iter().sum();
-    exps.iter().map(|e| e / sum).collect()
 }

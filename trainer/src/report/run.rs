@@ -1,19 +1,19 @@
-//! After `fit`: evaluate, quantize, score the blobs through the runtime, write everything.
+//! The command line's run after `fit`: evaluate, export (the library's
+//! [`Model::export`]), score the blobs through the runtime, write every output.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::data::{Dataset, CLASSES};
+use crate::data::Dataset;
 use crate::error::Result;
-use crate::evaluate::score_blob;
-use crate::export::{sample_digits, write_atomic};
-use crate::model::{History, Model};
-use crate::quantize::{calibrate, encode_f32, encode_int8, input_spec, quantize, Calibration};
+use crate::export::{digest_of, score_blob, Calibration, ExportOptions};
+use crate::files::write_atomic;
 use crate::report::{
     confusion_matrix, history_csv, per_class_accuracy, BlobFigures, Hyperparameters, Report,
     TestFigures, Timings,
 };
+use crate::training::{History, Model};
 
 /// File names written into the output folder.
 pub const INT8_BLOB: &str = "mnist-int8.tmlp";
@@ -54,16 +54,14 @@ pub fn finish(
     timings.evaluate = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let parameters = model.parameters()?;
-    let calibration = Calibration {
-        samples: hyperparameters.calibration_samples,
-        percentile: hyperparameters.calibration_percentile,
+    let options = ExportOptions {
+        calibration: Calibration {
+            samples: hyperparameters.calibration_samples,
+            percentile: hyperparameters.calibration_percentile,
+        },
     };
-    let spec = input_spec(test.cols as u16, test.rows as u16);
-    let ranges = calibrate(&parameters, train, calibration);
-    let layers = quantize(&parameters, &spec, &ranges)?;
-    let int8_blob = encode_int8(&spec, &layers)?;
-    let f32_blob = encode_f32(&spec, &parameters)?;
+    let blobs = model.export(train, &options)?;
+    let (int8_blob, f32_blob) = (blobs.int8, blobs.f32);
     timings.quantize = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
@@ -71,10 +69,11 @@ pub fn finish(
     let f32_score = score_blob(&f32_blob, test)?;
     timings.score_blobs = started.elapsed().as_secs_f64();
     let sample = test.take(SAMPLE_COUNT);
-    let int8_digest = crate::evaluate::digest_of(&int8_blob, &sample, SAMPLE_COUNT)?;
-    let f32_digest = crate::evaluate::digest_of(&f32_blob, &sample, SAMPLE_COUNT)?;
+    let int8_digest = digest_of(&int8_blob, &sample, SAMPLE_COUNT)?;
+    let f32_digest = digest_of(&f32_blob, &sample, SAMPLE_COUNT)?;
 
-    let matrix = confusion_matrix(&test.labels, &evaluation.predictions, CLASSES);
+    let classes = model.sizes().last().copied().unwrap_or(0);
+    let matrix = confusion_matrix(&test.labels, &evaluation.predictions, classes);
     let report = Report {
         sizes: model.sizes().to_vec(),
         hyperparameters,
@@ -106,7 +105,7 @@ pub fn finish(
     write_atomic(&out_dir.join(F32_BLOB), &f32_blob)?;
     write_atomic(
         &out_dir.join(SAMPLE_DIGITS),
-        &sample_digits(test, SAMPLE_COUNT),
+        &test.sample_records(SAMPLE_COUNT),
     )?;
     let json =
         serde_json::to_vec_pretty(&report).map_err(|e| crate::Error::Report(e.to_string()))?;
@@ -115,8 +114,8 @@ pub fn finish(
         &out_dir.join("history.csv"),
         history_csv(history).as_bytes(),
     )?;
-    crate::plot::history_plots(history, out_dir)?;
-    crate::plot::confusion_plot(&report.confusion_matrix, out_dir)?;
+    super::plot::history_plots(history, out_dir)?;
+    super::plot::confusion_plot(&report.confusion_matrix, out_dir)?;
     Ok(Outputs {
         report,
         int8_blob,

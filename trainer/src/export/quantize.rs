@@ -1,4 +1,4 @@
-//! Post-training int8 quantization into the tinymlp format, and the f32 export.
+//! Post-training int8 quantization into the tinymlp format.
 //!
 //! The scheme is TFLite Micro's (and the tinymlp runtime's): int8 weights, symmetric per
 //! output channel (`scale_k = max_j |W[j][k]| / 127`); int32 biases at scale
@@ -6,15 +6,11 @@
 //! (post-ReLU, so the range `[0, max]` maps to `[-128, 127]`, zero point -128); fixed-point
 //! requantization multipliers from [`tinymlp::fixed_point::quantize_multiplier`].
 
-use tinymlp::{
-    Activation, DenseLayer, F32Params, Header, InputSpec, Int8Params, ModelDef, Params,
-    Quantization, Requantization,
-};
+use tinymlp::{InputSpec, Quantization};
 
-use crate::backend::cpu::PIXEL_SCALE;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::params::Parameters;
+use crate::network::Parameters;
 
 /// How the hidden activations' ranges are calibrated.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,19 +46,20 @@ pub struct QuantizedLayer {
     pub weight_scales: Vec<f32>,
     /// Biases at `input.scale * weight_scales[k]`.
     pub bias: Vec<i32>,
-    /// Hidden layers: (multipliers, shifts, output quantization).
-    pub requantization: Option<(Vec<i32>, Vec<i8>, Quantization)>,
+    /// Hidden layers: how the int32 sums become the next layer's int8 inputs.
+    pub requantization: Option<HiddenOutput>,
 }
 
-/// The model input as the blobs describe it (MNIST: 28x28 grey pixels, `p / 255`).
-pub fn input_spec(width: u16, height: u16) -> InputSpec {
-    InputSpec {
-        width,
-        height,
-        channels: 1,
-        scale: PIXEL_SCALE,
-        zero_point: 0,
-    }
+/// A hidden layer's requantization: per output channel, the fixed-point multiplier and
+/// shift of `input_scale * weight_scale / output.scale`, and the output's quantization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HiddenOutput {
+    /// Q31 multipliers, one per output.
+    pub multipliers: Vec<i32>,
+    /// Shifts, one per output.
+    pub shifts: Vec<i8>,
+    /// The int8 output's scale and zero point.
+    pub output: Quantization,
 }
 
 /// Upper ends of each hidden layer's post-ReLU range over the calibration images.
@@ -70,18 +67,10 @@ pub fn calibrate(parameters: &Parameters, data: &Dataset, calibration: Calibrati
     let hidden = parameters.layers.len().saturating_sub(1);
     let mut values: Vec<Vec<f32>> = vec![Vec::new(); hidden];
     for i in 0..calibration.samples.min(data.len()) {
-        let mut current = data.scaled_image(i);
-        for (l, layer) in parameters.layers.iter().take(hidden).enumerate() {
-            let mut out = layer.bias.clone();
-            for (j, &x) in current.iter().enumerate() {
-                if x != 0.0 {
-                    let row = &layer.weights[j * layer.outputs..(j + 1) * layer.outputs];
-                    out.iter_mut().zip(row).for_each(|(o, w)| *o += x * w);
-                }
-            }
-            out.iter_mut().for_each(|v| *v = v.max(0.0));
+        let activations = parameters.activations(&data.scaled_image(i));
+        // activations[l + 1] is hidden layer l's ReLU output.
+        for (l, out) in activations[1..=hidden].iter().enumerate() {
             values[l].extend(out.iter().copied().filter(|&v| v > 0.0));
-            current = out;
         }
     }
     values
@@ -173,9 +162,13 @@ pub fn quantize(
                 multipliers.push(m);
                 shifts.push(shift);
             }
-            Some((multipliers, shifts, output))
+            Some(HiddenOutput {
+                multipliers,
+                shifts,
+                output,
+            })
         };
-        let next_input = requantization.as_ref().map(|r| r.2);
+        let next_input = requantization.as_ref().map(|r| r.output);
         layers.push(QuantizedLayer {
             inputs: layer.inputs,
             outputs: n,
@@ -190,110 +183,4 @@ pub fn quantize(
         }
     }
     Ok(layers)
-}
-
-fn le_f32(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-fn le_i32(values: &[i32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// Encodes int8 layers as a tinymlp blob.
-pub fn encode_int8(input: &InputSpec, layers: &[QuantizedLayer]) -> Result<Vec<u8>> {
-    struct Bytes {
-        weights: Vec<u8>,
-        scales: Vec<u8>,
-        bias: Vec<u8>,
-        multipliers: Vec<u8>,
-        shifts: Vec<u8>,
-    }
-    let bytes: Vec<Bytes> = layers
-        .iter()
-        .map(|l| Bytes {
-            weights: l.weights.iter().map(|&w| w as u8).collect(),
-            scales: le_f32(&l.weight_scales),
-            bias: le_i32(&l.bias),
-            multipliers: l
-                .requantization
-                .as_ref()
-                .map_or(Vec::new(), |r| le_i32(&r.0)),
-            shifts: l
-                .requantization
-                .as_ref()
-                .map_or(Vec::new(), |r| r.1.iter().map(|&s| s as u8).collect()),
-        })
-        .collect();
-    let last = layers.len() - 1;
-    let dense: Vec<DenseLayer<'_>> = layers
-        .iter()
-        .zip(&bytes)
-        .enumerate()
-        .map(|(i, (l, b))| DenseLayer {
-            inputs: l.inputs as u32,
-            outputs: l.outputs as u32,
-            activation: if i == last {
-                Activation::Softmax
-            } else {
-                Activation::Relu
-            },
-            params: Params::Int8(Int8Params {
-                input: l.input,
-                weights: &b.weights,
-                weight_scales: &b.scales,
-                bias: &b.bias,
-                requantization: l.requantization.as_ref().map(|r| Requantization {
-                    multipliers: &b.multipliers,
-                    shifts: &b.shifts,
-                    output: r.2,
-                }),
-            }),
-        })
-        .collect();
-    encode(input, &dense)
-}
-
-/// Encodes f32 parameters as a tinymlp blob.
-pub fn encode_f32(input: &InputSpec, parameters: &Parameters) -> Result<Vec<u8>> {
-    let bytes: Vec<(Vec<u8>, Vec<u8>)> = parameters
-        .layers
-        .iter()
-        .map(|l| (le_f32(&l.weights), le_f32(&l.bias)))
-        .collect();
-    let last = parameters.layers.len() - 1;
-    let dense: Vec<DenseLayer<'_>> = parameters
-        .layers
-        .iter()
-        .zip(&bytes)
-        .enumerate()
-        .map(|(i, (l, (w, b)))| DenseLayer {
-            inputs: l.inputs as u32,
-            outputs: l.outputs as u32,
-            activation: if i == last {
-                Activation::Softmax
-            } else {
-                Activation::Relu
-            },
-            params: Params::F32(F32Params {
-                weights: w,
-                bias: b,
-            }),
-        })
-        .collect();
-    encode(input, &dense)
-}
-
-fn encode(input: &InputSpec, layers: &[DenseLayer<'_>]) -> Result<Vec<u8>> {
-    let classes = layers.last().map_or(0, |l| l.outputs);
-    let blob = ModelDef {
-        header: Header::CURRENT,
-        input: *input,
-        classes,
-        layers,
-    }
-    .encode_to_vec()?;
-    // Whatever we write must load: the runtime validates everything.
-    tinymlp::Model::from_bytes(&blob)?;
-    Ok(blob)
 }

@@ -1,10 +1,9 @@
-//! Writing files atomically: a temporary file in the same folder, then a rename, so a
-//! reader (or a Ctrl-C) never sees a half-written file.
+//! Writing files so that a reader, a crash or a Ctrl-C never sees half of one: a temporary
+//! file in the same folder, synced, then renamed over the old one.
 
 use std::io::Write;
 use std::path::Path;
 
-use crate::data::Dataset;
 use crate::error::{Error, Result};
 
 /// Writes `bytes` to `path` through a temporary file and a rename.
@@ -30,16 +29,4 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         return Err(Error::io(path, e));
     }
     Ok(())
-}
-
-/// The first `count` samples as `[label u8][pixels u8...]` records with no header (the
-/// format of `models/mnist-test-digits.bin`).
-pub fn sample_digits(data: &Dataset, count: usize) -> Vec<u8> {
-    let count = count.min(data.len());
-    let mut out = Vec::with_capacity(count * (1 + data.pixels()));
-    for i in 0..count {
-        out.push(data.labels[i]);
-        out.extend_from_slice(data.image(i));
-    }
-    out
 }

@@ -2,6 +2,7 @@
 
 use crate::data::Dataset;
 use crate::error::Result;
+use crate::export::Predictor;
 
 /// Shades from light to dark, one character per pixel (printed twice for a square look).
 const SHADES: [char; 5] = [' ', '░', '▒', '▓', '█'];
@@ -19,24 +20,12 @@ pub fn render(data: &Dataset, index: usize, blob: Option<&[u8]>) -> Result<Strin
     }
     out.push_str(&format!("image {index}: label {}\n", data.labels[index]));
     if let Some(blob) = blob {
-        let model = tinymlp::Model::from_bytes(blob)?;
-        let prediction = match model.kind() {
-            tinymlp::ParamKind::Int8 => {
-                let mut scratch = Box::new(tinymlp::Int8Scratch::<4096, 256>::new());
-                let p = model.predict(data.image(index), scratch.as_mut())?;
-                (p.class, p.probability)
-            }
-            tinymlp::ParamKind::F32 => {
-                let mut scratch = Box::new(tinymlp::F32Scratch::<4096, 256>::new());
-                let p = model.predict(data.image(index), scratch.as_mut())?;
-                (p.class, p.probability)
-            }
-        };
+        let mut predictor = Predictor::new(blob)?;
+        let kind = predictor.model().kind();
+        let prediction = predictor.predict(data.image(index))?;
         out.push_str(&format!(
-            "model ({}): predicts {} with probability {:.3}\n",
-            model.kind(),
-            prediction.0,
-            prediction.1
+            "model ({kind}): predicts {} with probability {:.3}\n",
+            prediction.class, prediction.probability
         ));
     }
     Ok(out)

@@ -1,0 +1,156 @@
+//! The IDX format (MNIST, Fashion-MNIST, EMNIST and the like): `u8` image files (magic
+//! `0x0803`) and label files (`0x0801`), raw or gzip. Readers check every size against the
+//! header and never panic on bad bytes.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+
+/// Reads a file, decompressing it if its name ends in `.gz`.
+pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut out = Vec::with_capacity(bytes.len() * 4);
+        flate2::read::GzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| Error::BadData {
+                path: path.to_path_buf(),
+                reason: format!("not a valid gzip file: {e}"),
+            })?;
+        Ok(out)
+    } else {
+        Ok(bytes)
+    }
+}
+
+/// An image file and its label file, read as one dataset whose class count is
+/// `classes` (or, with `None`, one more than the largest label).
+pub fn dataset(
+    images: (PathBuf, Vec<u8>),
+    labels: (PathBuf, Vec<u8>),
+    classes: Option<usize>,
+) -> Result<Dataset> {
+    let (image_path, image_bytes) = images;
+    let (label_path, label_bytes) = labels;
+    let (count, rows, cols, pixels) = parse_images(&image_path, image_bytes)?;
+    let labels = parse_labels(&label_path, label_bytes)?;
+    if labels.len() != count {
+        return Err(Error::BadData {
+            path: label_path,
+            reason: format!(
+                "{} labels for {count} images in {}",
+                labels.len(),
+                image_path.display()
+            ),
+        });
+    }
+    let found = labels.iter().max().map_or(0, |&l| usize::from(l) + 1);
+    let classes = classes.unwrap_or(found);
+    if let Some(at) = labels.iter().position(|&l| usize::from(l) >= classes) {
+        return Err(Error::BadData {
+            path: label_path,
+            reason: format!(
+                "label {} of sample {at} is not a class (0..{classes})",
+                labels[at]
+            ),
+        });
+    }
+    Dataset::new(pixels, labels, (rows, cols), classes)
+}
+
+fn be_u32(bytes: &[u8], at: usize) -> Option<usize> {
+    bytes
+        .get(at..at + 4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+}
+
+/// What a size check found: "truncated" or "trailing bytes".
+fn size_problem(found: usize, expected: usize) -> &'static str {
+    if found < expected {
+        "truncated"
+    } else {
+        "trailing bytes"
+    }
+}
+
+/// Parses an IDX3 `u8` image file: returns `(count, rows, cols, pixels)`.
+pub fn parse_images(path: &Path, mut bytes: Vec<u8>) -> Result<(usize, usize, usize, Vec<u8>)> {
+    let bad = |reason: String| Error::BadData {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let magic = be_u32(&bytes, 0).ok_or_else(|| bad("truncated header".into()))?;
+    if magic != 0x0803 {
+        return Err(bad(format!(
+            "wrong magic number {magic:#010x}: not an IDX image file (expected 0x00000803)"
+        )));
+    }
+    let header = (be_u32(&bytes, 4), be_u32(&bytes, 8), be_u32(&bytes, 12));
+    let (Some(count), Some(rows), Some(cols)) = header else {
+        return Err(bad("truncated header".into()));
+    };
+    if rows == 0 || cols == 0 || rows * cols > 4096 {
+        return Err(bad(format!("unusable image size {rows}x{cols}")));
+    }
+    let expected = count
+        .checked_mul(rows * cols)
+        .and_then(|n| n.checked_add(16))
+        .ok_or_else(|| bad(format!("image count {count} too large")))?;
+    if bytes.len() != expected {
+        return Err(bad(format!(
+            "{} bytes, expected {expected} for {count} images of {rows}x{cols} ({})",
+            bytes.len(),
+            size_problem(bytes.len(), expected)
+        )));
+    }
+    bytes.drain(..16);
+    Ok((count, rows, cols, bytes))
+}
+
+/// Parses an IDX1 `u8` label file.
+pub fn parse_labels(path: &Path, mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let bad = |reason: String| Error::BadData {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let magic = be_u32(&bytes, 0).ok_or_else(|| bad("truncated header".into()))?;
+    if magic != 0x0801 {
+        return Err(bad(format!(
+            "wrong magic number {magic:#010x}: not an IDX label file (expected 0x00000801)"
+        )));
+    }
+    let count = be_u32(&bytes, 4).ok_or_else(|| bad("truncated header".into()))?;
+    if bytes.len() != count + 8 {
+        return Err(bad(format!(
+            "{} bytes, expected {} for {count} labels ({})",
+            bytes.len(),
+            count + 8,
+            size_problem(bytes.len(), count + 8)
+        )));
+    }
+    bytes.drain(..8);
+    Ok(bytes)
+}
+
+/// Encodes images as an IDX3 file (for fixtures and tests).
+pub fn encode_images(rows: usize, cols: usize, pixels: &[u8]) -> Vec<u8> {
+    let count = pixels.len() / (rows * cols);
+    let mut out = Vec::with_capacity(16 + pixels.len());
+    for v in [0x0803, count, rows, cols] {
+        out.extend_from_slice(&(v as u32).to_be_bytes());
+    }
+    out.extend_from_slice(pixels);
+    out
+}
+
+/// Encodes labels as an IDX1 file (for fixtures and tests).
+pub fn encode_labels(labels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + labels.len());
+    for v in [0x0801, labels.len()] {
+        out.extend_from_slice(&(v as u32).to_be_bytes());
+    }
+    out.extend_from_slice(labels);
+    out
+}

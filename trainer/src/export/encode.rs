@@ -1,0 +1,118 @@
+//! Writing models as tinymlp blobs (the format is `runtime/FORMAT.md`; the runtime's own
+//! `ModelDef::encode_to_vec` lays out the bytes). Every blob written is loaded back by the
+//! runtime before it is returned.
+
+use tinymlp::{
+    Activation, DenseLayer, F32Params, Header, InputSpec, Int8Params, ModelDef, Params,
+    Requantization,
+};
+
+use super::quantize::QuantizedLayer;
+use crate::error::Result;
+use crate::network::Parameters;
+
+fn le_f32(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn le_i32(values: &[i32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Encodes int8 layers as a tinymlp blob.
+pub fn encode_int8(input: &InputSpec, layers: &[QuantizedLayer]) -> Result<Vec<u8>> {
+    struct Bytes {
+        weights: Vec<u8>,
+        scales: Vec<u8>,
+        bias: Vec<u8>,
+        multipliers: Vec<u8>,
+        shifts: Vec<u8>,
+    }
+    let bytes: Vec<Bytes> = layers
+        .iter()
+        .map(|l| Bytes {
+            weights: l.weights.iter().map(|&w| w as u8).collect(),
+            scales: le_f32(&l.weight_scales),
+            bias: le_i32(&l.bias),
+            multipliers: l
+                .requantization
+                .as_ref()
+                .map_or(Vec::new(), |r| le_i32(&r.multipliers)),
+            shifts: l
+                .requantization
+                .as_ref()
+                .map_or(Vec::new(), |r| r.shifts.iter().map(|&s| s as u8).collect()),
+        })
+        .collect();
+    let last = layers.len() - 1;
+    let dense: Vec<DenseLayer<'_>> = layers
+        .iter()
+        .zip(&bytes)
+        .enumerate()
+        .map(|(i, (l, b))| DenseLayer {
+            inputs: l.inputs as u32,
+            outputs: l.outputs as u32,
+            activation: if i == last {
+                Activation::Softmax
+            } else {
+                Activation::Relu
+            },
+            params: Params::Int8(Int8Params {
+                input: l.input,
+                weights: &b.weights,
+                weight_scales: &b.scales,
+                bias: &b.bias,
+                requantization: l.requantization.as_ref().map(|r| Requantization {
+                    multipliers: &b.multipliers,
+                    shifts: &b.shifts,
+                    output: r.output,
+                }),
+            }),
+        })
+        .collect();
+    encode(input, &dense)
+}
+
+/// Encodes f32 parameters as a tinymlp blob.
+pub fn encode_f32(input: &InputSpec, parameters: &Parameters) -> Result<Vec<u8>> {
+    let bytes: Vec<(Vec<u8>, Vec<u8>)> = parameters
+        .layers
+        .iter()
+        .map(|l| (le_f32(&l.weights), le_f32(&l.bias)))
+        .collect();
+    let last = parameters.layers.len() - 1;
+    let dense: Vec<DenseLayer<'_>> = parameters
+        .layers
+        .iter()
+        .zip(&bytes)
+        .enumerate()
+        .map(|(i, (l, (w, b)))| DenseLayer {
+            inputs: l.inputs as u32,
+            outputs: l.outputs as u32,
+            activation: if i == last {
+                Activation::Softmax
+            } else {
+                Activation::Relu
+            },
+            params: Params::F32(F32Params {
+                weights: w,
+                bias: b,
+            }),
+        })
+        .collect();
+    encode(input, &dense)
+}
+
+fn encode(input: &InputSpec, layers: &[DenseLayer<'_>]) -> Result<Vec<u8>> {
+    let classes = layers.last().map_or(0, |l| l.outputs);
+    let blob = ModelDef {
+        header: Header::CURRENT,
+        input: *input,
+        classes,
+        layers,
+    }
+    .encode_to_vec()?;
+    // Whatever we write must load: the runtime validates everything.
+    tinymlp::Model::from_bytes(&blob)?;
+    Ok(blob)
+}

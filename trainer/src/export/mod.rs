@@ -1,0 +1,50 @@
+//! The export stage: a trained model quantized to int8 and written as tinymlp blobs (int8
+//! and f32), and blobs scored through the runtime itself. One path for the library and
+//! the command line: [`Model::export`] with [`ExportOptions`].
+
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::training::Model;
+
+mod encode;
+pub mod quantize;
+mod score;
+
+pub use encode::{encode_f32, encode_int8};
+pub use quantize::{calibrate, quantize, Calibration, HiddenOutput, QuantizedLayer};
+pub use score::{digest_of, score_blob, BlobScore, Predictor};
+
+/// How a model is exported: the calibration of its int8 activations (the only choice the
+/// int8 blob depends on besides the weights).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ExportOptions {
+    /// Which samples and percentile set each hidden layer's activation range.
+    pub calibration: Calibration,
+}
+
+/// A model's blobs, in memory: write them where they belong with
+/// [`write_atomic`](crate::files::write_atomic) (or as one set, as the command line does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blobs {
+    /// The int8 blob (weights per-channel int8, activations int8).
+    pub int8: Vec<u8>,
+    /// The f32 blob (the trained weights as they are).
+    pub f32: Vec<u8>,
+}
+
+impl Model {
+    /// Quantizes the trained model to int8, with activation ranges calibrated on the first
+    /// samples of `calibration_data` (the training set), and encodes both blobs; each one
+    /// has been loaded back and validated by the runtime. The blobs' input is described by
+    /// `calibration_data` (its shape and the scale of its stored values).
+    pub fn export(&mut self, calibration_data: &Dataset, options: &ExportOptions) -> Result<Blobs> {
+        let parameters = self.parameters()?;
+        let spec = calibration_data.input_spec();
+        let ranges = calibrate(&parameters, calibration_data, options.calibration);
+        let layers = quantize(&parameters, &spec, &ranges)?;
+        Ok(Blobs {
+            int8: encode_int8(&spec, &layers)?,
+            f32: encode_f32(&spec, &parameters)?,
+        })
+    }
+}

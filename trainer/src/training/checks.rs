@@ -1,0 +1,78 @@
+//! Everything the host checks before a backend sees it, with one set of error words: the
+//! architecture, each dataset against the model, the fit options. Backends trust what
+//! passes (see `crate::backend`).
+
+use tinymlp::Activation;
+
+use super::{Dense, FitOptions};
+use crate::backend::{MAX_BATCH, MAX_INPUTS};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+
+/// The layer sizes `[inputs, hidden..., classes]` of a stack the format and every backend
+/// can run: ReLU hidden layers, a softmax last layer, widths within the format's limits.
+pub(super) fn architecture(inputs: usize, layers: &[Dense]) -> Result<Vec<usize>> {
+    let Some((last, hidden)) = layers.split_last() else {
+        return Err(Error::Config("the model has no layers".into()));
+    };
+    if hidden.iter().any(|l| l.activation != Activation::Relu) {
+        return Err(Error::Config("hidden layers must use ReLU".into()));
+    }
+    if last.activation != Activation::Softmax {
+        return Err(Error::Config(
+            "the last layer must use softmax (with categorical cross-entropy)".into(),
+        ));
+    }
+    let sizes: Vec<usize> = std::iter::once(inputs)
+        .chain(layers.iter().map(|l| l.units))
+        .collect();
+    let widest = (tinymlp::MAX_WIDTH as usize).min(MAX_INPUTS);
+    if sizes.iter().any(|&s| s == 0 || s > widest) {
+        return Err(Error::Config(format!(
+            "layer sizes must be 1..={widest} (the model format's limit), got {sizes:?}"
+        )));
+    }
+    if layers.len() > tinymlp::MAX_LAYERS {
+        return Err(Error::Config(format!(
+            "at most {} layers fit the model format, got {}",
+            tinymlp::MAX_LAYERS,
+            layers.len()
+        )));
+    }
+    Ok(sizes)
+}
+
+/// `data` fits a model of layer sizes `sizes`: as many inputs, every label a class.
+pub(super) fn dataset(data: &Dataset, sizes: &[usize]) -> Result<()> {
+    let (inputs, classes) = (sizes[0], sizes[sizes.len() - 1]);
+    if data.pixels() != inputs {
+        return Err(Error::Config(format!(
+            "the model takes {inputs} inputs but the data has {} per sample",
+            data.pixels()
+        )));
+    }
+    if let Some(at) = data.labels.iter().position(|&l| usize::from(l) >= classes) {
+        return Err(Error::Config(format!(
+            "label {} of sample {at} does not fit a model with {classes} classes",
+            data.labels[at]
+        )));
+    }
+    Ok(())
+}
+
+/// The options of `fit`, each within its range.
+pub(super) fn fit_options(options: &FitOptions) -> Result<()> {
+    if !(1..=MAX_BATCH).contains(&options.batch_size) {
+        return Err(Error::Config(format!(
+            "batch size must be 1..={MAX_BATCH}, got {}",
+            options.batch_size
+        )));
+    }
+    if !(0.0..1.0).contains(&options.validation_split) {
+        return Err(Error::Config(format!(
+            "validation split must be in [0, 1), got {}",
+            options.validation_split
+        )));
+    }
+    Ok(())
+}
