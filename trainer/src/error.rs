@@ -7,12 +7,14 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    // The cause is printed here and deliberately not exposed as `source()`: error reports
+    // that walk the chain would print it twice.
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// What the operating system said.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// An IDX file is malformed (wrong magic, truncated, wrong count, bad label).
     #[error("{path}: {reason}")]
@@ -62,12 +64,18 @@ pub enum Error {
     /// Quantization failed (for example a scale the fixed-point format cannot express).
     #[error("quantization failed: {0}")]
     Quantization(String),
-    /// The tinymlp runtime rejected an exported blob.
+    /// The tinymlp runtime rejected a blob (printed once, as for [`Error::Io`]).
     #[error("runtime: {0}")]
-    Runtime(#[from] tinymlp::Error),
+    Runtime(tinymlp::Error),
     /// Writing a report failed.
     #[error("report: {0}")]
     Report(String),
+    /// The output folder cannot be used (not a folder, in use by another run).
+    #[error("output folder: {0}")]
+    Output(String),
+    /// Training finished but the model is no better than guessing; nothing was exported.
+    #[error("{0}")]
+    Diverged(String),
 }
 
 /// `Result` with the trainer's [`Error`].
@@ -75,10 +83,16 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     /// Wraps an I/O error with the path it concerns.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause,
         }
+    }
+}
+
+impl From<tinymlp::Error> for Error {
+    fn from(error: tinymlp::Error) -> Self {
+        Error::Runtime(error)
     }
 }

@@ -1,4 +1,8 @@
 //! `trainer`: train the Keras MNIST MLP, quantize it to int8, export tinymlp blobs, report.
+//!
+//! A thin layer over the library: options (each checked before any data is read), then
+//! `Sequential::compile`, `Model::fit`, `report::run::finish` (which calls
+//! `Model::export`), and the outputs switched in as one set (`files::OutputDir`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +12,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use trainer::files::OutputDir;
 use trainer::report::{run, show, Hyperparameters, Timings};
+use trainer::training::no_better_than_guessing;
 use trainer::{data, Dense, Device, FitOptions, Loss, Metric, Optimizer, Sequential};
 
 #[derive(Parser, Debug)]
@@ -36,29 +42,30 @@ enum Command {
 
 #[derive(Args, Debug, Clone)]
 struct TrainArgs {
-    /// Width of a hidden ReLU layer; repeat for several layers.
-    #[arg(long = "hidden", default_values_t = vec![512])]
-    hidden: Vec<usize>,
-    /// Passes over the training data.
-    #[arg(long, default_value_t = 5)]
-    epochs: usize,
-    /// Samples per gradient step.
-    #[arg(long, default_value_t = 128)]
-    batch_size: usize,
+    /// Width of a hidden ReLU layer (1-4096); repeat for several layers.
+    #[arg(long = "hidden", default_values_t = vec![512],
+          value_parser = clap::value_parser!(u16).range(1..=4096))]
+    hidden: Vec<u16>,
+    /// Passes over the training data (at least 1).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    epochs: u32,
+    /// Samples per gradient step (1-65536).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    batch_size: u32,
     /// rmsprop, sgd, adam or adagrad (Keras defaults).
     #[arg(long, default_value = "rmsprop")]
     optimizer: String,
-    /// Learning rate instead of the optimizer's Keras default.
-    #[arg(long)]
+    /// Learning rate instead of the optimizer's Keras default (a finite number above 0).
+    #[arg(long, value_parser = positive, allow_hyphen_values = true)]
     learning_rate: Option<f32>,
-    /// Momentum for SGD or RMSprop.
-    #[arg(long)]
+    /// Momentum for SGD or RMSprop (0 to below 1).
+    #[arg(long, value_parser = below_one, allow_hyphen_values = true)]
     momentum: Option<f32>,
     /// Nesterov momentum for SGD.
     #[arg(long)]
     nesterov: bool,
-    /// Fraction of the training data held out for validation (the last samples).
-    #[arg(long, default_value_t = 0.0)]
+    /// Fraction of the training data held out for validation (the last samples; 0 to below 1).
+    #[arg(long, default_value_t = 0.0, value_parser = below_one, allow_hyphen_values = true)]
     validation_split: f32,
     /// Seed of the initial weights and the shuffles.
     #[arg(long, default_value_t = 42)]
@@ -69,18 +76,22 @@ struct TrainArgs {
     /// Folder with the MNIST IDX files (raw or .gz); fetched there if missing.
     #[arg(long, default_value = "data/mnist")]
     data_dir: PathBuf,
-    /// Where blobs, report, history and plots go.
+    /// Where blobs, report, history and plots go (replaced as one set; see the README).
     #[arg(long, default_value = "out")]
     out_dir: PathBuf,
-    /// Training images used to calibrate activation ranges.
-    #[arg(long, default_value_t = 5000)]
-    calibration_samples: usize,
-    /// Percentile of post-ReLU values taken as the activation range (100 = max).
-    #[arg(long, default_value_t = 100.0)]
+    /// Training images used to calibrate activation ranges (at least 1).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..))]
+    calibration_samples: u32,
+    /// Percentile of post-ReLU values taken as the activation range (above 0, at most 100).
+    #[arg(long, default_value_t = 100.0, value_parser = percentile)]
     calibration_percentile: f64,
     /// Accept data files whose SHA-256 differs from MNIST's (for other IDX datasets).
     #[arg(long)]
     skip_checksum: bool,
+    /// Export even a model no better than guessing (by default such a run fails and leaves
+    /// the previous outputs in place).
+    #[arg(long)]
+    export_anyway: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -100,6 +111,38 @@ struct ShowArgs {
     /// Folder with the MNIST IDX files.
     #[arg(long, default_value = "data/mnist")]
     data_dir: PathBuf,
+}
+
+fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    text.parse()
+        .map_err(|_| format!("`{text}` is not a number"))
+}
+
+fn positive(text: &str) -> Result<f32, String> {
+    let value: f32 = number(text)?;
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not a finite number above 0"))
+    }
+}
+
+fn below_one(text: &str) -> Result<f32, String> {
+    let value: f32 = number(text)?;
+    if (0.0..1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not in [0, 1)"))
+    }
+}
+
+fn percentile(text: &str) -> Result<f64, String> {
+    let value: f64 = number(text)?;
+    if value > 0.0 && value <= 100.0 {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not in (0, 100]"))
+    }
 }
 
 fn main() -> ExitCode {
@@ -125,12 +168,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// A signal stopped the run; says what happened to the outputs.
 #[derive(Debug)]
-struct Interrupted;
+struct Interrupted(&'static str);
 
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("interrupted: training stopped, the previous exports were left untouched")
+        write!(f, "interrupted: {}", self.0)
     }
 }
 
@@ -162,20 +206,44 @@ fn optimizer(args: &TrainArgs) -> anyhow::Result<Optimizer> {
     Ok(optimizer)
 }
 
+/// Sets `stop` on SIGINT, SIGTERM or SIGHUP; a second signal exits at once (the outputs are
+/// switched in by one rename, so a second signal too leaves the previous set or the new
+/// one, never a mix).
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let signals = Arc::new(AtomicUsize::new(0));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        flag.store(true, Ordering::SeqCst);
+        if signals.fetch_add(1, Ordering::SeqCst) >= 1 {
+            std::process::exit(130);
+        }
+    })
+    .context("installing the signal handler")?;
+    Ok(stop)
+}
+
 fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
+    // Everything that can be refused is refused before any data is read.
     let optimizer = optimizer(args)?;
+    let out = OutputDir::open(&args.out_dir)?;
+
     let started = Instant::now();
+    // A signal during the fetch ends the process at once (the fetch's working folder is
+    // removed by the next fetch); from here on it stops training after the current batch.
     data::ensure_mnist(&args.data_dir, !args.quiet)?;
+    let stop = stop_on_signals()?;
     let mnist = data::load_mnist(&args.data_dir, !args.skip_checksum)?;
     let load_seconds = started.elapsed().as_secs_f64();
     let train = Arc::new(mnist.train);
     let test = Arc::new(mnist.test);
     eprintln!(
-        "data: {} training and {} test images of {}x{} from {}",
+        "data: {} training and {} test images of {}x{} in {} classes from {}",
         train.len(),
         test.len(),
         train.rows,
         train.cols,
+        train.classes,
         args.data_dir.display()
     );
 
@@ -183,7 +251,7 @@ fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         .seed(args.seed)
         .device(args.device);
     for &units in &args.hidden {
-        sequential = sequential.add(Dense::relu(units));
+        sequential = sequential.add(Dense::relu(usize::from(units)));
     }
     let mut model = sequential.add(Dense::softmax(train.classes)).compile(
         optimizer,
@@ -192,30 +260,17 @@ fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     )?;
     eprintln!("{}", model.device_note());
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let presses = Arc::new(AtomicUsize::new(0));
-    {
-        let (stop, presses) = (Arc::clone(&stop), Arc::clone(&presses));
-        // A second Ctrl-C exits at once; files are only ever replaced by rename, so no
-        // half-written export can be left behind either way.
-        ctrlc::set_handler(move || {
-            stop.store(true, Ordering::SeqCst);
-            if presses.fetch_add(1, Ordering::SeqCst) >= 1 {
-                std::process::exit(130);
-            }
-        })
-        .context("installing the Ctrl-C handler")?;
-    }
+    let untouched = "the previous outputs were left untouched";
     let options = FitOptions {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
+        epochs: args.epochs as usize,
+        batch_size: args.batch_size as usize,
         validation_split: args.validation_split,
         verbose: !args.quiet,
         stop: Some(Arc::clone(&stop)),
     };
     let history = model.fit(&train, &options)?;
     if history.interrupted {
-        return Err(Interrupted.into());
+        return Err(Interrupted(untouched).into());
     }
     eprintln!(
         "fit: {:.2} s for {} epochs",
@@ -224,12 +279,12 @@ fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     );
 
     let hyperparameters = Hyperparameters {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
+        epochs: options.epochs,
+        batch_size: options.batch_size,
         optimizer,
         validation_split: args.validation_split,
         seed: args.seed,
-        calibration_samples: args.calibration_samples,
+        calibration_samples: args.calibration_samples as usize,
         calibration_percentile: args.calibration_percentile,
     };
     let timings = Timings {
@@ -245,13 +300,31 @@ fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         hyperparameters,
         mnist.hashes,
         timings,
-        &args.out_dir,
     )?;
     let report = &outputs.report;
     eprintln!(
         "test: accuracy: {:.4} - loss: {:.4}",
         report.test.accuracy, report.test.loss
     );
+    if let Some(why) =
+        no_better_than_guessing(&history, (report.test.loss, report.test.accuracy), &test)
+    {
+        if !args.export_anyway {
+            bail!(trainer::Error::Diverged(format!(
+                "training failed: {why}; {untouched} (--export-anyway writes this model)"
+            )));
+        }
+        eprintln!("warning: {why}; exporting anyway (--export-anyway)");
+    }
+
+    let set = out.stage()?;
+    outputs.write(&set)?;
+    if stop.load(Ordering::SeqCst) {
+        drop(set);
+        return Err(Interrupted(untouched).into());
+    }
+    set.commit()?;
+
     println!("                    accuracy   bytes");
     println!("float (trained)     {:.2} %", report.test.accuracy * 100.0);
     for blob in [&report.f32_blob, &report.int8_blob] {
@@ -262,25 +335,30 @@ fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
             blob.bytes
         );
     }
-    println!("written to {}", args.out_dir.display());
+    println!("written to {}", out.path().display());
     if stop.load(Ordering::SeqCst) {
-        return Err(Interrupted.into());
+        return Err(Interrupted("after the new outputs were written").into());
     }
     Ok(())
 }
 
 fn run_show(args: &ShowArgs) -> anyhow::Result<()> {
+    let blob = args
+        .model
+        .as_ref()
+        .map(|p| std::fs::read(p).map_err(|e| trainer::Error::io(p, e)))
+        .transpose()?;
     data::ensure_mnist(&args.data_dir, true)?;
     let mnist = data::load_mnist(&args.data_dir, false)?;
     let set = if args.test { &mnist.test } else { &mnist.train };
     if args.index >= set.len() {
-        bail!("index {} out of range: {} images", args.index, set.len());
+        bail!("--index {} out of range: {} images", args.index, set.len());
     }
-    let blob = args
-        .model
-        .as_ref()
-        .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
-        .transpose()?;
-    print!("{}", show::render(set, args.index, blob.as_deref())?);
+    let text = show::render(set, args.index, blob.as_deref());
+    let text = match (text, &args.model) {
+        (Err(error), Some(path)) => bail!("{}: {error}", path.display()),
+        (text, _) => text?,
+    };
+    print!("{text}");
     Ok(())
 }

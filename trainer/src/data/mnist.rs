@@ -76,6 +76,35 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Checks `bytes` (read from `path`) are the MNIST file `file`: its size first (a
+/// truncated download says so), then its SHA-256.
+pub fn verify(path: &Path, file: &MnistFile, bytes: &[u8]) -> Result<()> {
+    let size = bytes.len() as u64;
+    if size != file.size {
+        return Err(Error::BadData {
+            path: path.to_path_buf(),
+            reason: format!(
+                "{}: {size} of {} bytes",
+                if size < file.size {
+                    "truncated"
+                } else {
+                    "too long"
+                },
+                file.size
+            ),
+        });
+    }
+    let digest = sha256_hex(bytes);
+    if digest != file.sha256 {
+        return Err(Error::Checksum {
+            path: path.to_path_buf(),
+            expected: file.sha256.into(),
+            found: digest,
+        });
+    }
+    Ok(())
+}
+
 /// Loads MNIST from `dir` (raw or `.gz` files), checking every file's SHA-256 when
 /// `verify` is set (the real files), else only its structure (fixtures, other datasets in
 /// the same format, whose class count then comes from their labels).
@@ -87,15 +116,10 @@ pub fn load_mnist(dir: &Path, verify: bool) -> Result<Mnist> {
             reason: "file not found".into(),
         })?;
         let bytes = idx::read_maybe_gz(&path)?;
-        let digest = sha256_hex(&bytes);
-        if verify && digest != file.sha256 {
-            return Err(Error::Checksum {
-                path,
-                expected: file.sha256.into(),
-                found: digest,
-            });
+        if verify {
+            self::verify(&path, file, &bytes)?;
         }
-        hashes.push((file.name.to_string(), digest));
+        hashes.push((file.name.to_string(), sha256_hex(&bytes)));
         Ok((path, bytes))
     };
     let [train_images, train_labels, test_images, test_labels] = &MNIST_FILES;

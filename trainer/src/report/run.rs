@@ -1,14 +1,13 @@
 //! The command line's run after `fit`: evaluate, export (the library's
 //! [`Model::export`]), score the blobs through the runtime, write every output.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::export::{digest_of, score_blob, Calibration, ExportOptions};
-use crate::files::write_atomic;
+use crate::files::Staged;
 use crate::report::{
     confusion_matrix, history_csv, per_class_accuracy, BlobFigures, Hyperparameters, Report,
     TestFigures, Timings,
@@ -21,6 +20,10 @@ pub const INT8_BLOB: &str = "mnist-int8.tmlp";
 pub const F32_BLOB: &str = "mnist-f32.tmlp";
 /// The sample digits' file name.
 pub const SAMPLE_DIGITS: &str = "mnist-test-digits.bin";
+/// The report's file name.
+pub const REPORT: &str = "report.json";
+/// The history's file name.
+pub const HISTORY: &str = "history.csv";
 /// How many test digits the sample file holds.
 pub const SAMPLE_COUNT: usize = 1000;
 
@@ -33,11 +36,31 @@ pub struct Outputs {
     pub int8_blob: Vec<u8>,
     /// The f32 blob.
     pub f32_blob: Vec<u8>,
+    /// The first test samples as the firmware and the web page embed them.
+    pub sample_records: Vec<u8>,
+    /// The history the report was made from.
+    pub history: History,
 }
 
-/// Evaluates the trained `model`, quantizes it with calibration on `train`, scores both
-/// blobs on `test` through the tinymlp runtime, and writes blobs, sample digits, report,
-/// history and plots into `out_dir` (each file atomically).
+impl Outputs {
+    /// Writes blobs, sample digits, report, history and plots into a staged set (which
+    /// the caller then commits, or drops to leave the previous set in place).
+    pub fn write(&self, set: &Staged<'_>) -> Result<()> {
+        set.write(INT8_BLOB, &self.int8_blob)?;
+        set.write(F32_BLOB, &self.f32_blob)?;
+        set.write(SAMPLE_DIGITS, &self.sample_records)?;
+        let json = serde_json::to_vec_pretty(&self.report)
+            .map_err(|e| crate::Error::Report(e.to_string()))?;
+        set.write(REPORT, &json)?;
+        set.write(HISTORY, history_csv(&self.history).as_bytes())?;
+        super::plot::history_plots(&self.history, set.path())?;
+        super::plot::confusion_plot(&self.report.confusion_matrix, set.path())
+    }
+}
+
+/// Evaluates the trained `model`, exports it with calibration on `train`, and scores both
+/// blobs on `test` through the tinymlp runtime; nothing is written yet
+/// ([`Outputs::write`]).
 #[allow(clippy::too_many_arguments)]
 pub fn finish(
     model: &mut Model,
@@ -47,7 +70,6 @@ pub fn finish(
     hyperparameters: Hyperparameters,
     data_sha256: Vec<(String, String)>,
     mut timings: Timings,
-    out_dir: &Path,
 ) -> Result<Outputs> {
     let started = Instant::now();
     let evaluation = model.evaluate(test)?;
@@ -101,24 +123,11 @@ pub fn finish(
         timings,
     };
 
-    write_atomic(&out_dir.join(INT8_BLOB), &int8_blob)?;
-    write_atomic(&out_dir.join(F32_BLOB), &f32_blob)?;
-    write_atomic(
-        &out_dir.join(SAMPLE_DIGITS),
-        &test.sample_records(SAMPLE_COUNT),
-    )?;
-    let json =
-        serde_json::to_vec_pretty(&report).map_err(|e| crate::Error::Report(e.to_string()))?;
-    write_atomic(&out_dir.join("report.json"), &json)?;
-    write_atomic(
-        &out_dir.join("history.csv"),
-        history_csv(history).as_bytes(),
-    )?;
-    super::plot::history_plots(history, out_dir)?;
-    super::plot::confusion_plot(&report.confusion_matrix, out_dir)?;
     Ok(Outputs {
         report,
         int8_blob,
         f32_blob,
+        sample_records: test.sample_records(SAMPLE_COUNT),
+        history: history.clone(),
     })
 }

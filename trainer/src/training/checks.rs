@@ -1,10 +1,10 @@
 //! Everything the host checks before a backend sees it, with one set of error words: the
-//! architecture, each dataset against the model, the fit options. Backends trust what
-//! passes (see `crate::backend`).
+//! architecture, each dataset against the model, the fit options (backends trust what
+//! passes, see `crate::backend`); and, after training, whether the model learned anything.
 
 use tinymlp::Activation;
 
-use super::{Dense, FitOptions};
+use super::{Dense, FitOptions, History};
 use crate::backend::{MAX_BATCH, MAX_INPUTS};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -75,4 +75,49 @@ pub(super) fn fit_options(options: &FitOptions) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Why a trained model is no better than guessing, given its test loss and accuracy on
+/// `test_data`, if it is not: a test loss no lower
+/// than a uniform guess's (`ln classes`), a test accuracy no higher than always answering
+/// the commonest class, or a training loss that ended ten times above its first epoch's.
+/// Such a run must not replace a good model (issue: a learning rate of 1e6 "succeeded").
+pub fn no_better_than_guessing(
+    history: &History,
+    (test_loss, test_accuracy): (f32, f32),
+    test_data: &Dataset,
+) -> Option<String> {
+    let classes = test_data.classes.max(2);
+    let uniform = (classes as f32).ln();
+    if !test_loss.is_finite() || test_loss >= uniform {
+        return Some(format!(
+            "the test loss {} is no better than a uniform guess's ({uniform:.4} for {classes} \
+             classes)",
+            test_loss
+        ));
+    }
+    let mut counts = vec![0usize; classes];
+    for &label in &test_data.labels {
+        if let Some(count) = counts.get_mut(usize::from(label)) {
+            *count += 1;
+        }
+    }
+    let commonest =
+        counts.iter().copied().max().unwrap_or(0) as f32 / test_data.len().max(1) as f32;
+    if test_accuracy <= commonest {
+        return Some(format!(
+            "the test accuracy {:.4} is no better than always answering the commonest class \
+             ({commonest:.4})",
+            test_accuracy
+        ));
+    }
+    if let (Some(first), Some(last)) = (history.epochs.first(), history.epochs.last()) {
+        if last.loss > 10.0 * first.loss {
+            return Some(format!(
+                "the training loss rose from {} (epoch {}) to {} (epoch {})",
+                first.loss, first.epoch, last.loss, last.epoch
+            ));
+        }
+    }
+    None
 }

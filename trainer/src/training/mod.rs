@@ -21,6 +21,8 @@ use crate::rng::Rng;
 mod checks;
 mod progress;
 
+pub use checks::no_better_than_guessing;
+
 pub use progress::epoch_line;
 use progress::progress_bar;
 
