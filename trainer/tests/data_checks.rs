@@ -76,11 +76,20 @@ fn folder_loading_gzip_counts_and_checksums() {
     assert_eq!(mnist.test, test);
     assert_eq!(mnist.hashes.len(), 4);
 
-    // These are not the real MNIST files: verification names the file and both digests.
-    match load_mnist(&dir, true) {
+    // These are not the real MNIST files: verification names the file and says how much
+    // of it there is.
+    let reason = bad_data_reason(load_mnist(&dir, true).map(|_| ()));
+    assert_eq!(reason, "truncated: 1936 of 47040016 bytes");
+
+    // A file of the right size but other bytes: both digests.
+    let wrong = dir.join("wrong");
+    std::fs::create_dir_all(&wrong).unwrap();
+    let file = &trainer::data::MNIST_FILES[1];
+    let bytes = vec![0u8; file.size as usize];
+    match trainer::data::mnist::verify(&wrong.join(file.name), file, &bytes) {
         Err(Error::Checksum { path, expected, .. }) => {
-            assert!(path.ends_with("train-images-idx3-ubyte"));
-            assert_eq!(expected.len(), 64);
+            assert!(path.ends_with("train-labels-idx1-ubyte"));
+            assert_eq!(expected, file.sha256);
         }
         other => panic!("expected a checksum error, got {other:?}"),
     }
