@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tinymlp::{Model, Params};
 use trainer::export::{calibrate, encode_f32, encode_int8, quantize, score_blob, Calibration};
 use trainer::files::write_atomic;
-use trainer::{Dense, FitOptions, Loss, Metric, Optimizer, Sequential};
+use trainer::Dense;
 
 fn trained() -> (
     trainer::Parameters,
@@ -17,24 +17,9 @@ fn trained() -> (
 ) {
     let train = Arc::new(common::synthetic(2000, 8, 11));
     let test = Arc::new(common::synthetic(400, 8, 12));
-    let mut model = Sequential::new(64)
-        .seed(1)
-        .device(trainer::Device::Cpu)
-        .add(Dense::relu(32))
-        .add(Dense::relu(16))
-        .add(Dense::softmax(8))
-        .compile(
-            Optimizer::default(),
-            Loss::CategoricalCrossentropy,
-            &[Metric::Accuracy],
-        )
-        .unwrap();
-    let options = FitOptions {
-        epochs: 6,
-        batch_size: 32,
-        verbose: false,
-        ..FitOptions::default()
-    };
+    let layers = [Dense::relu(32), Dense::relu(16), Dense::softmax(8)];
+    let mut model = common::compile_cpu(64, &layers, 1);
+    let options = common::quiet_fit(6, 32);
     model.fit(&train, &options).unwrap();
     (model.parameters().unwrap(), train, test)
 }

@@ -103,16 +103,7 @@ fn gradients_match_finite_differences() {
     // The backend's sparse, threaded gradient equals the plain dense reference...
     let images: Vec<Vec<f32>> = (0..data.len()).map(|i| data.scaled_image(i)).collect();
     let (_, reference) = loss_and_gradient(&parameters, &images, &data.labels);
-    for (got, want) in gradient.layers.iter().zip(&reference.layers) {
-        let all = got
-            .weights
-            .iter()
-            .chain(&got.bias)
-            .zip(want.weights.iter().chain(&want.bias));
-        for (g, w) in all {
-            assert!((g - w).abs() < 1e-6, "backend {g}, reference {w}");
-        }
-    }
+    common::assert_parameters_close(&gradient, &reference, 1e-6, "backend vs reference");
     // ...and both equal finite differences of the loss. The step is small enough that no
     // ReLU input crosses zero for these seeds (1e-3 does cross one).
     let step = 1e-4f32;
@@ -156,23 +147,8 @@ fn gradients_match_finite_differences() {
 fn synthetic_problem_trains_to_near_100_percent() {
     let train = Arc::new(common::synthetic(3000, 8, 2));
     let test = Arc::new(common::synthetic(500, 8, 3));
-    let mut model = Sequential::new(64)
-        .seed(5)
-        .device(trainer::Device::Cpu)
-        .add(Dense::relu(32))
-        .add(Dense::softmax(8))
-        .compile(
-            Optimizer::default(),
-            Loss::CategoricalCrossentropy,
-            &[Metric::Accuracy],
-        )
-        .unwrap();
-    let options = FitOptions {
-        epochs: 8,
-        batch_size: 32,
-        verbose: false,
-        ..FitOptions::default()
-    };
+    let mut model = common::compile_cpu(64, &[Dense::relu(32), Dense::softmax(8)], 5);
+    let options = common::quiet_fit(8, 32);
     let history = model.fit(&train, &options).unwrap();
     assert_eq!(history.epochs.len(), 8);
     let first = history.epochs[0];
@@ -389,19 +365,7 @@ fn gradients_match_the_reference_for_one_and_two_layers() {
         }
         let gradient = backend_gradient(&parameters, &data);
         let (_, reference) = loss_and_gradient(&parameters, &images, &data.labels);
-        for (got, want) in gradient.layers.iter().zip(&reference.layers) {
-            let all = got
-                .weights
-                .iter()
-                .chain(&got.bias)
-                .zip(want.weights.iter().chain(&want.bias));
-            for (g, w) in all {
-                assert!(
-                    (g - w).abs() < 1e-6,
-                    "{sizes:?}: backend {g}, reference {w}"
-                );
-            }
-        }
+        common::assert_parameters_close(&gradient, &reference, 1e-6, &format!("{sizes:?}"));
     }
 }
 

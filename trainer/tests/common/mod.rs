@@ -5,6 +5,47 @@ use std::path::{Path, PathBuf};
 
 use trainer::data::{idx, Dataset};
 use trainer::rng::Rng;
+use trainer::{Dense, FitOptions, Loss, Metric, Model, Optimizer, Parameters, Sequential};
+
+/// A model of `inputs` inputs and `layers` on the CPU, compiled with RMSprop (Keras's
+/// defaults) and categorical cross-entropy.
+pub fn compile_cpu(inputs: usize, layers: &[Dense], seed: u64) -> Model {
+    layers
+        .iter()
+        .fold(Sequential::new(inputs), |model, &layer| model.add(layer))
+        .seed(seed)
+        .device(trainer::Device::Cpu)
+        .compile(
+            Optimizer::default(),
+            Loss::CategoricalCrossentropy,
+            &[Metric::Accuracy],
+        )
+        .unwrap()
+}
+
+/// `fit` options without progress output.
+pub fn quiet_fit(epochs: usize, batch_size: usize) -> FitOptions {
+    FitOptions {
+        epochs,
+        batch_size,
+        verbose: false,
+        ..FitOptions::default()
+    }
+}
+
+/// Asserts every weight and bias of `got` is within `tolerance` of `want`'s.
+pub fn assert_parameters_close(got: &Parameters, want: &Parameters, tolerance: f32, what: &str) {
+    for (got, want) in got.layers.iter().zip(&want.layers) {
+        let all = got
+            .weights
+            .iter()
+            .chain(&got.bias)
+            .zip(want.weights.iter().chain(&want.bias));
+        for (g, w) in all {
+            assert!((g - w).abs() < tolerance, "{what}: got {g}, want {w}");
+        }
+    }
+}
 
 /// `count` 8x8 images in `classes` classes: class `k` lights a 2x2 patch at a
 /// class-specific place, over sparse noise (many exact zeros, as in MNIST).
