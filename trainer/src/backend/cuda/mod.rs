@@ -244,15 +244,10 @@ impl CudaBackend {
             .gpu("reading the compute capability")?;
         let memory_mib = ctx.total_mem().gpu("reading the memory size")? >> 20;
 
-        let arch = kernels::arch_for(major, minor);
-        let ptx = kernels::compile(&arch).map_err(|e| {
-            Error::Backend(format!(
-                "cuda: NVRTC could not compile the kernels for {arch}: {e}"
-            ))
-        })?;
-        let module = ctx
-            .load_module(ptx)
-            .gpu("loading the kernels (a driver older than NVRTC?)")?;
+        let image =
+            kernels::image_for(major, minor).map_err(|e| Error::Backend(format!("cuda: {e}")))?;
+        let arch = image.description.clone();
+        let module = ctx.load_module(image.ptx).gpu("loading the kernels")?;
         let load = |name: &str| module.load_function(name).gpu(name);
         let functions = Functions {
             gather_batch: load("gather_batch")?,
