@@ -312,8 +312,12 @@ fn a_device_newer_than_nvrtc_gets_ptx_for_nvrtcs_newest_architecture() {
     );
     let newest = archs.iter().max().copied().expect("some architecture");
     let image = kernels::image_for(99, 9).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(image.description, format!("compute_{newest} ptx (JIT)"));
     let ptx = image.ptx.to_src();
+    let (major, minor) = kernels::ptx_isa(&ptx).expect("a .version line");
+    assert_eq!(
+        image.description,
+        format!("compute_{newest} ptx ISA {major}.{minor} (JIT)")
+    );
     assert!(ptx.contains(&format!(".target sm_{newest}")), "{ptx:.300}");
     // Older than anything NVRTC knows: an error that says so, not a bad image.
     let error = kernels::image_for(1, 0).err().expect("sm_10 is refused");

@@ -116,6 +116,8 @@ pub fn supported_archs() -> Result<Vec<i32>, KernelError> {
 pub struct Compiled {
     pub ptx: String,
     pub cubin: Option<Vec<u8>>,
+    // Read by the kernel compile test, which fails on any warning.
+    #[allow(dead_code)]
     pub log: String,
 }
 
@@ -233,7 +235,7 @@ pub fn cubin_arch(cubin: &[u8]) -> Result<u32, KernelError> {
 pub struct Image {
     /// The CUBIN, or PTX text.
     pub ptx: Ptx,
-    /// For the device name and the logs: `sm_90 cubin` or `compute_89 ptx (JIT)`.
+    /// For the device name and the logs: `sm_90 cubin` or `compute_120 ptx ISA 8.8 (JIT)`.
     pub description: String,
 }
 
@@ -264,9 +266,13 @@ pub fn image_for(major: i32, minor: i32) -> Result<Image, KernelError> {
         Some(older) => {
             let arch = format!("compute_{older}");
             let compiled = compile(&arch)?;
+            let isa = ptx_isa(&compiled.ptx).map_or_else(
+                || "?".to_string(),
+                |(major, minor)| format!("{major}.{minor}"),
+            );
             Ok(Image {
                 ptx: Ptx::from_src(compiled.ptx),
-                description: format!("{arch} ptx (JIT)"),
+                description: format!("{arch} ptx ISA {isa} (JIT)"),
             })
         }
         None => Err(KernelError(format!(
