@@ -45,19 +45,50 @@ fn dataset() -> Arc<Dataset> {
     })
 }
 
-#[test]
-fn cuda_starts_captures_a_graph_and_trains() {
-    let model = Sequential::new(64)
+fn compiled(device: Device) -> Result<trainer::Model, Error> {
+    Sequential::new(64)
         .add(Dense::relu(32))
         .add(Dense::softmax(4))
         .seed(3)
-        .device(Device::Cuda)
+        .device(device)
         .compile(
             Optimizer::default(),
             Loss::CategoricalCrossentropy,
             &[Metric::Accuracy],
-        );
-    let mut model = match model {
+        )
+}
+
+/// Two epochs of 64-sample batches (a graph captured on the first batch, replayed after),
+/// then an evaluation; checks that the model learned.
+fn train(model: &mut trainer::Model) -> Result<(), Error> {
+    let data = dataset();
+    let options = FitOptions {
+        epochs: 2,
+        batch_size: 64,
+        verbose: false,
+        ..FitOptions::default()
+    };
+    let history = model.fit(&data, &options)?;
+    let evaluation = model.evaluate(&data)?;
+    let first = history.epochs.first().expect("two epochs");
+    let last = history.epochs.last().expect("two epochs");
+    eprintln!(
+        "{}: loss {:.4} -> {:.4}, accuracy {:.4}, evaluation accuracy {:.4}",
+        model.device_name(),
+        first.loss,
+        last.loss,
+        last.accuracy,
+        evaluation.accuracy
+    );
+    assert!(last.loss.is_finite() && last.loss < first.loss);
+    // Chance is 0.25; the CPU reaches about 0.92.
+    assert!(evaluation.accuracy > 0.7, "{}", evaluation.accuracy);
+    Ok(())
+}
+
+#[test]
+fn cuda_starts_captures_a_graph_and_trains() {
+    let mut model = match compiled(Device::Cuda) {
         Ok(model) => model,
         Err(Error::DeviceUnavailable { reason, .. }) => {
             println!("cuda start-up: failed: CUDA unavailable: {reason}");
@@ -72,21 +103,10 @@ fn cuda_starts_captures_a_graph_and_trains() {
             panic!("the CUDA backend did not start: {error}");
         }
     };
-    let data = dataset();
-    let options = FitOptions {
-        epochs: 2,
-        batch_size: 64,
-        verbose: false,
-        ..FitOptions::default()
-    };
-    let history = match model.fit(&data, &options) {
-        Ok(history) => history,
-        Err(error) => {
-            println!("cuda start-up: failed: training: {error}");
-            panic!("training on CUDA failed: {error}");
-        }
-    };
-    let evaluation = model.evaluate(&data).expect("evaluate");
+    if let Err(error) = train(&mut model) {
+        println!("cuda start-up: failed: training: {error}");
+        panic!("training on CUDA failed: {error}");
+    }
     let device = model.device_name();
     if device.contains("graphs off") {
         println!("cuda start-up: failed: {device}");
@@ -94,11 +114,12 @@ fn cuda_starts_captures_a_graph_and_trains() {
     } else {
         println!("cuda start-up: ok: {device}");
     }
-    let last = history.epochs.last().expect("two epochs");
-    eprintln!(
-        "loss {:.4} -> {:.4}, accuracy {:.4}, evaluation accuracy {:.4}",
-        history.epochs[0].loss, last.loss, last.accuracy, evaluation.accuracy
-    );
-    assert!(last.loss.is_finite() && last.loss < history.epochs[0].loss);
-    assert!(evaluation.accuracy > 0.9, "{}", evaluation.accuracy);
+}
+
+/// The same run on the CPU: the problem is learnable in two epochs, so a CUDA failure of
+/// [`train`]'s checks is the GPU's.
+#[test]
+fn the_same_run_learns_on_the_cpu() {
+    let mut model = compiled(Device::Cpu).expect("CPU model");
+    train(&mut model).expect("CPU training");
 }
