@@ -228,31 +228,18 @@ find_library() {
 }
 
 # Every step, in order, so that the summary can name the ones never reached.
-planned_steps() {
-    echo "nvidia-smi"
-    echo "libraries"
-    echo "staged binaries"
-    echo "cuda start-up"
-    echo "test cuda_kernels"
-    echo "test cuda_backend_ops"
-    echo "trainer run 1"
-    echo "trainer run 2"
-    echo "trainer run 3"
-    echo "pytorch eager"
-    echo "test cuda_parity"
-    echo "variant nographs"
-    echo "variant tf32"
-    echo "archive"
-}
+planned_steps="nvidia-smi|libraries|staged binaries|cuda start-up|test cuda_kernels"
+planned_steps+="|test cuda_backend_ops|trainer run 1|trainer run 2|trainer run 3|pytorch eager"
+planned_steps+="|test cuda_parity|variant nographs|variant tf32|archive"
 
-# Writes $OUT/summary.md from the step table (shell only: always possible), then the
-# figures when FIGURES is set (python3, bounded).
+# Writes $OUT/summary.md from the step table. Runs after every step, also with the deadline
+# near: shell builtins and two awk calls, nothing that can hang.
 write_summary() {
-    local summary="$OUT/summary.md" tmp="$OUT/.summary.md.tmp"
-    local failed skipped ok total
-    ok="$(awk -F'\t' '$2 == "ok"' "$work/steps.tsv" | wc -l)"
-    failed="$(awk -F'\t' '$2 == "FAILED" || $2 == "TIMED OUT"' "$work/steps.tsv" | wc -l)"
-    skipped="$(awk -F'\t' '$2 == "skipped"' "$work/steps.tsv" | wc -l)"
+    local summary="$OUT/summary.md" tmp="$OUT/.summary.md.tmp" ok failed skipped
+    read -r ok failed skipped < <(awk -F'\t' '
+        $2 == "ok" { ok++ } $2 == "FAILED" || $2 == "TIMED OUT" { failed++ }
+        $2 == "skipped" { skipped++ } END { print ok + 0, failed + 0, skipped + 0 }
+    ' "$work/steps.tsv")
     {
         echo "# CUDA backend on the GPU machine"
         echo
@@ -265,27 +252,28 @@ write_summary() {
             echo "result: not finished yet ($failed failed, $skipped skipped, $ok ok so far)"
         fi
         echo "reached: $reached, at $((SECONDS - started)) s of the ${budget} s deadline"
-        [ -n "$stop_reason" ] && echo "stopped: $stop_reason"
-        [ -s "$work/startup.txt" ] && head -1 "$work/startup.txt"
+        if [ -n "$stop_reason" ]; then echo "stopped: $stop_reason"; fi
+        if [ -s "$work/startup.txt" ]; then head -1 "$work/startup.txt"; fi
         if [ -s "$work/graph-warnings.txt" ]; then
             echo "graph capture: $(head -1 "$work/graph-warnings.txt")"
         fi
         echo
-        echo "| step | status | detail |"
-        echo "|---|---|---|"
-        awk -F'\t' '{ printf "| %s | %s | %s |\n", $1, $2, $3 }' "$work/steps.tsv"
-        local name
-        while read -r name; do
-            if ! cut -f1 "$work/steps.tsv" | grep -qxF "$name"; then
-                echo "| $name | not reached | |"
-            fi
-        done < <(planned_steps)
-        if [ "$skipped" -gt 0 ]; then
+        awk -F'\t' -v planned="$planned_steps" '
+            { seen[$1] = 1; rows = rows sprintf("| %s | %s | %s |\n", $1, $2, $3) }
+            $2 == "skipped" { skips = skips sprintf("- %s: %s\n", $1, $3) }
+            END {
+                print "| step | status | detail |"
+                print "|---|---|---|"
+                printf "%s", rows
+                n = split(planned, steps, "|")
+                for (i = 1; i <= n; i++) if (!(steps[i] in seen)) printf "| %s | not reached | |\n", steps[i]
+                if (skips != "") printf "\nskipped:\n%s", skips
+            }
+        ' "$work/steps.tsv"
+        if [ -s "$work/figures.md" ]; then
             echo
-            echo "skipped:"
-            awk -F'\t' '$2 == "skipped" { printf "- %s: %s\n", $1, $3 }' "$work/steps.tsv"
+            cat "$work/figures.md"
         fi
-        [ -s "$work/figures.md" ] && { echo; cat "$work/figures.md"; }
         echo
         echo "Everything else (logs, report.json of each run, pytorch.json): gpu-check.tar.gz."
     } >"$tmp" 2>/dev/null
@@ -512,9 +500,12 @@ for name in ("torch", "nvidia-cuda-nvrtc", "nvidia-cuda-nvrtc-cu12", "nvidia-cub
     if [ "$have_stage" = 1 ]; then
         step "cuda start-up" 60 "$work/test-cuda_startup.txt" \
             "$stage/bin/cuda_startup" --nocapture --test-threads=1
-        grep -o -m1 "cuda start-up: .*" "$work/test-cuda_startup.txt" >"$work/startup.txt" ||
-            echo "cuda start-up: no report line (see test-cuda_startup.txt)" >"$work/startup.txt"
-        write_summary
+        if [ -f "$work/test-cuda_startup.txt" ]; then
+            grep -o -m1 "cuda start-up: .*" "$work/test-cuda_startup.txt" >"$work/startup.txt" ||
+                echo "cuda start-up: no report line (see test-cuda_startup.txt)" \
+                    >"$work/startup.txt"
+            write_summary
+        fi
     else
         skip "cuda start-up" "$no_stage"
     fi
