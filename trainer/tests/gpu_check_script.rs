@@ -230,8 +230,8 @@ fn stub_stage(stage: &Path) {
     write_executable(
         &bin.join("cuda_kernels"),
         "#!/usr/bin/env bash\n\
-         case \"$*\" in *'--skip kernels_compile_to_cubin_with_nvrtc_13'*) ;; \
-         *) echo 'the NVRTC 13 re-run must be skipped'; exit 3 ;; esac\n\
+         case \"$*\" in *'--skip kernels_compile_to_cubin_with_nvrtc_13 --skip kernels_compile_for_sm_'*) ;; \
+         *) echo 'the NVRTC 13 re-run and ptxas must be skipped'; exit 3 ;; esac\n\
          echo 'test result: ok. 9 passed'\n",
     );
     write_executable(
