@@ -185,9 +185,9 @@ step() {
     fi
     [ "$limit" -gt "$cap" ] && limit="$cap"
     reached="$name"
-    local started=$SECONDS rc=0
+    local step_started=$SECONDS rc=0
     timeout -k 3 "$limit" "$@" >"$log" 2>&1 </dev/null || rc=$?
-    local took=$((SECONDS - started))
+    local took=$((SECONDS - step_started))
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
         local why="its own limit"
         [ "$limit" -lt "$cap" ] && why="the overall deadline"
