@@ -202,7 +202,10 @@ fn a_hanging_command_ends_by_the_deadline_and_the_summary_is_written() {
         .unwrap_or_else(|| panic!("no 'reached' line:\n{summary}"));
     assert!(at <= budget, "finished at {at} s of {budget} s:\n{summary}");
     // ...after waiting for the hanging command until the deadline (less the reserve).
-    assert!(at >= budget / 2, "finished at {at} s of {budget} s:\n{summary}");
+    assert!(
+        at >= budget / 2,
+        "finished at {at} s of {budget} s:\n{summary}"
+    );
     let (smi, detail) = status(&summary, "nvidia-smi");
     assert_eq!(smi, "TIMED OUT", "{summary}");
     assert!(detail.contains("the overall deadline"), "{detail}");
