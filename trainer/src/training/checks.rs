@@ -9,6 +9,9 @@ use crate::backend::{MAX_BATCH, MAX_INPUTS};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 
+/// Most classes a model may have: labels are bytes on the host and on every backend.
+const MAX_CLASSES: usize = 256;
+
 /// The layer sizes `[inputs, hidden..., classes]` of a stack the format and every backend
 /// can run: ReLU hidden layers, a softmax last layer, widths within the format's limits.
 pub(super) fn architecture(inputs: usize, layers: &[Dense]) -> Result<Vec<usize>> {
@@ -32,6 +35,12 @@ pub(super) fn architecture(inputs: usize, layers: &[Dense]) -> Result<Vec<usize>
             "layer sizes must be 1..={widest} (the model format's limit), got {sizes:?}"
         )));
     }
+    if last.units > MAX_CLASSES {
+        return Err(Error::Config(format!(
+            "at most {MAX_CLASSES} classes (labels are bytes), got {}",
+            last.units
+        )));
+    }
     if layers.len() > tinymlp::MAX_LAYERS {
         return Err(Error::Config(format!(
             "at most {} layers fit the model format, got {}",
@@ -45,6 +54,14 @@ pub(super) fn architecture(inputs: usize, layers: &[Dense]) -> Result<Vec<usize>
 /// `data` fits a model of layer sizes `sizes`: as many inputs, every label a class.
 pub(super) fn dataset(data: &Dataset, sizes: &[usize]) -> Result<()> {
     let (inputs, classes) = (sizes[0], sizes[sizes.len() - 1]);
+    if data.images.len() != data.len() * data.pixels() {
+        return Err(Error::Config(format!(
+            "the data holds {} input values for {} samples of {}",
+            data.images.len(),
+            data.len(),
+            data.pixels()
+        )));
+    }
     if data.pixels() != inputs {
         return Err(Error::Config(format!(
             "the model takes {inputs} inputs but the data has {} per sample",
