@@ -234,10 +234,3 @@ export function notADigit(strokes, pixels, padSide) {
   for (const v of pixels) ink += v;
   return ink / 255 > MAX_INK ? 'too much ink' : null;
 }
-
-/** The alpha channel of RGBA pixels (a canvas's ImageData.data): the ink of a drawing. */
-export function alphaChannel(rgba) {
-  const alpha = new Uint8Array(rgba.length / 4);
-  for (let i = 0; i < alpha.length; i++) alpha[i] = rgba[i * 4 + 3];
-  return alpha;
-}
