@@ -5,8 +5,9 @@ import { notADigit, strokesInput } from './preprocess.js';
 /** Width of the pen on the 280x280 pad, for the eye only: the model reads the strokes, drawn
  *  again with a pen of MNIST's width once scaled (preprocess.js), whatever their size. */
 const PEN_WIDTH = 14;
-/** Below this top probability the page says it is not sure rather than name a digit. Every
- *  handwritten test drawing the model reads right (web/test/drawing.test.mjs) is above 0.7. */
+/** Below this top probability the page says it is not sure rather than name a digit. On
+ *  MNIST's test set it holds back 57 of the int8 model's 191 errors and 62 of its 9,809 right
+ *  answers; on 2,100 drawings of test/handwriting.mjs, 1 error and 2 right answers. */
 const SURE_FROM = 0.6;
 
 const $ = (id) => document.getElementById(id);

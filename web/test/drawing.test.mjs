@@ -33,6 +33,8 @@ let browser;
 before(async () => {
   assert.ok(fs.existsSync(path.join(dist, 'index.html')), `${dist} has no page: run scripts/web-build.sh first`);
   fs.mkdirSync(outputDir, { recursive: true });
+  // Screenshots of misread drawings from an earlier run would mislead.
+  for (const file of fs.readdirSync(outputDir)) if (file.startsWith('drawing-')) fs.rmSync(path.join(outputDir, file));
   server = await serve({ '/': dist });
   browser = await chromium.launch(CHROMIUM);
 });
