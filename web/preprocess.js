@@ -125,8 +125,9 @@ export function centreInField(box) {
   return out;
 }
 
-/** Width of the pen, in pixels of the 20x20 box, that draws the strokes once scaled: about
- *  MNIST's (its test digits hold 2.5-3 pixels of ink per pixel of stroke; see README). */
+/** Width of the pen, in pixels of the 20x20 box, that draws the strokes once scaled: MNIST's
+ *  test digits hold 101 pixels of ink (median), handwritten digits drawn with this pen 103
+ *  on average (web/test/measure-handwriting.mjs; README, "How a drawing becomes an input"). */
 export const PEN = 2.6;
 /** Samples per pixel side when drawing the pen: 16x16 per pixel, 256 grey levels. */
 const SAMPLES = 16;
@@ -149,23 +150,24 @@ export function strokesBounds(strokes) {
 }
 
 /**
- * Draws the strokes, scaled (aspect ratio kept) so that their ink, a pen of PEN pixels
+ * Draws the strokes, scaled (aspect ratio kept) so that their ink, a pen of `pen` pixels
  * included, fits BOX x BOX, centred in it. A lone point draws a dot of the pen's width.
  * @param {Array<Array<[number, number]>>} strokes in any units (a pad's pixels).
+ * @param {number} pen the pen's width in pixels of the box (other than PEN: to compare).
  * @returns {Float32Array | null} BOX*BOX grey levels in 0..255, or null if there are no points.
  */
-export function strokesToBox(strokes) {
+export function strokesToBox(strokes, pen = PEN) {
   const bounds = strokesBounds(strokes);
   if (!bounds) return null;
   const extent = Math.max(bounds.width, bounds.height);
-  const scale = extent > 0 ? (BOX - PEN) / extent : 0;
+  const scale = extent > 0 ? (BOX - pen) / extent : 0;
   const offsetX = (BOX - bounds.width * scale) / 2 - bounds.left * scale;
   const offsetY = (BOX - bounds.height * scale) / 2 - bounds.top * scale;
   // Coverage is counted on a grid of SAMPLES x SAMPLES points per pixel: a sample is inked if
-  // it lies within PEN / 2 of a segment (a round pen: round caps and joins).
+  // it lies within pen / 2 of a segment (a round pen: round caps and joins).
   const side = BOX * SAMPLES;
   const inked = new Uint8Array(side * side);
-  const radius = (PEN / 2) * SAMPLES;
+  const radius = (pen / 2) * SAMPLES;
   const r2 = radius * radius;
   for (const stroke of strokes) {
     const points = stroke.map(([x, y]) => [(x * scale + offsetX) * SAMPLES, (y * scale + offsetY) * SAMPLES]);
@@ -206,10 +208,11 @@ export function strokesToBox(strokes) {
  * The MNIST-style model input for a drawing given as strokes: the same input whatever size
  * it was drawn at.
  * @param {Array<Array<[number, number]>>} strokes each a list of [x, y] points.
+ * @param {number} pen the pen's width in pixels of the 20x20 box.
  * @returns {Uint8Array | null} SIZE*SIZE grey levels, or null if nothing is drawn.
  */
-export function strokesInput(strokes) {
-  const box = strokesToBox(strokes);
+export function strokesInput(strokes, pen = PEN) {
+  const box = strokesToBox(strokes, pen);
   return box && centreInField(box);
 }
 
