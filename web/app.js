@@ -121,9 +121,11 @@ function showResult(result, problem = null) {
   if (problem === 'too small') message = 'Too small to read as a digit: draw it bigger.';
   else if (problem === 'too much ink') message = 'Too much ink for one digit: clear the pad and draw again.';
   else if (result && !sure) {
-    const [first, second] = [...result.probabilities.keys()].sort((a, b) => result.probabilities[b] - result.probabilities[a]);
-    message = `Not sure: maybe ${first} (${percent(result.probabilities[first])}) or ` +
-      `${second} (${percent(result.probabilities[second])}).`;
+    const likeliest = [...result.probabilities.keys()]
+      .sort((a, b) => result.probabilities[b] - result.probabilities[a])
+      .slice(0, 2)
+      .map((k) => `${k} (${percent(result.probabilities[k])})`);
+    message = `Not sure: maybe ${likeliest.join(' or ')}.`;
   } else if (result) message = `${percent(result.probability)} sure`;
   $('confidence').textContent = message;
   // A drawing that cannot be a digit gets no bars: what the model says about it means nothing.
@@ -200,7 +202,7 @@ let strokes = [];
 /** The pointer drawing now: its id, its last point (maybe off the pad) and the stroke it
  *  extends (null while it is off the pad), or null. Only one pointer draws at a time: a
  *  second finger resting on the pad while the first draws adds nothing. */
-let pen = null;
+let pointer = null;
 
 function padPoint(event) {
   const rect = pad.getBoundingClientRect();
@@ -245,61 +247,61 @@ function paint(from, to) {
   padContext.stroke();
 }
 
-function penDown(event) {
+function startDrawing(event) {
   const point = padPoint(event);
-  pen = { id: event.pointerId, last: point, stroke: null };
+  pointer = { id: event.pointerId, last: point, stroke: null };
   if (onPad(point)) {
-    pen.stroke = [point];
-    strokes.push(pen.stroke);
+    pointer.stroke = [point];
+    strokes.push(pointer.stroke);
     paint(point, point);
   }
   pad.setPointerCapture(event.pointerId);
   scheduleUpdate();
 }
 
-function penMove(point) {
-  const part = clipToPad(pen.last, point);
-  pen.last = point;
+function drawTo(point) {
+  const part = clipToPad(pointer.last, point);
+  pointer.last = point;
   if (!part) {
-    pen.stroke = null;
+    pointer.stroke = null;
     return;
   }
-  if (!pen.stroke || part.entering) {
-    pen.stroke = [part.from];
-    strokes.push(pen.stroke);
+  if (!pointer.stroke || part.entering) {
+    pointer.stroke = [part.from];
+    strokes.push(pointer.stroke);
   }
-  pen.stroke.push(part.to);
+  pointer.stroke.push(part.to);
   paint(part.from, part.to);
 }
 
 pad.addEventListener('pointerdown', (event) => {
   // The right and middle buttons do not draw, nor does a pointer while another one draws.
-  if (pen || event.button !== 0) return;
+  if (pointer || event.button !== 0) return;
   event.preventDefault();
-  penDown(event);
+  startDrawing(event);
 });
 pad.addEventListener('pointermove', (event) => {
-  if (!pen) {
+  if (!pointer) {
     // A mouse or pen stroke that started off the pad draws from where it enters.
-    if (event.pointerType !== 'touch' && event.buttons === 1) penDown(event);
+    if (event.pointerType !== 'touch' && event.buttons === 1) startDrawing(event);
     return;
   }
-  if (event.pointerId !== pen.id) return;
+  if (event.pointerId !== pointer.id) return;
   const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
-  for (const e of events.length ? events : [event]) penMove(padPoint(e));
+  for (const e of events.length ? events : [event]) drawTo(padPoint(e));
   scheduleUpdate();
 });
 for (const type of ['pointerup', 'pointercancel']) {
   pad.addEventListener(type, (event) => {
-    if (pen?.id !== event.pointerId) return;
-    pen = null;
+    if (pointer?.id !== event.pointerId) return;
+    pointer = null;
     measure = true;
     scheduleUpdate();
   });
 }
 $('clear').addEventListener('click', () => {
   strokes = [];
-  pen = null;
+  pointer = null;
   padContext.clearRect(0, 0, pad.width, pad.height);
   $('latency').textContent = '';
   update();

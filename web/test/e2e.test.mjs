@@ -75,6 +75,7 @@ async function shown(page) {
     return {
       state: document.getElementById('prediction').dataset.state,
       digit: document.getElementById('prediction').textContent,
+      message: document.getElementById('confidence').textContent,
       inked,
       probabilities: bars.map((li) => Number(li.dataset.probability)),
       top: bars.filter((li) => li.classList.contains('top')).map((li) => li.dataset.class),
@@ -103,6 +104,9 @@ async function errorText(page) {
 function assertAnswered(result) {
   assert.ok(['digit', 'unsure'].includes(result.state), result.state);
   assert.match(result.digit, result.state === 'digit' ? /^[0-9]$/ : /^\?$/);
+  assert.match(result.message, result.state === 'digit'
+    ? /^[0-9.]+ % sure$/
+    : /^Not sure: maybe [0-9] \([0-9.]+ %\) or [0-9] \([0-9.]+ %\)\.$/);
   const total = result.probabilities.reduce((a, b) => a + b, 0);
   assert.ok(Math.abs(total - 1) < 1e-4, `bars sum to ${total}`);
 }
