@@ -25,7 +25,8 @@ const HEIGHTS = [40, 55, 70, 90, 130, 180, 250];
 const FROM = 55;
 const REQUIRED = 0.95;
 const PAD = 280;
-const SHAPES = Object.entries(STYLES).flatMap(([digit, styles]) => styles.map((_, style) => ({ digit: Number(digit), style })));
+const SHAPES = Object.entries(STYLES)
+  .flatMap(([digit, styles]) => styles.map((_, style) => ({ digit: Number(digit), style })));
 
 let server;
 let browser;
@@ -116,7 +117,8 @@ async function drawWithMouse(session, strokes) {
  */
 async function drawWithTouch(session, strokes, resting = null) {
   const { cdp, box } = session;
-  const touch = (type, [x, y], id) => ['Input.dispatchTouchEvent', { type, touchPoints: [{ x, y, id, radiusX: 6, radiusY: 6, force: 1 }] }];
+  const touch = (type, [x, y], id) =>
+    ['Input.dispatchTouchEvent', { type, touchPoints: [{ x, y, id, radiusX: 6, radiusY: 6, force: 1 }] }];
   const second = resting && toPage(box, resting);
   let secondDown = false;
   const events = [];
@@ -186,7 +188,8 @@ async function accuracy(session, draw, device) {
 
 function report(t, device, byHeight) {
   for (const [height, { right, drawn, wrong }] of byHeight) {
-    t.diagnostic(`${device} ${height} px: ${right}/${drawn} read right${wrong.length ? `; misread: ${wrong.join(', ')}` : ''}`);
+    const misread = wrong.length ? `; misread: ${wrong.join(', ')}` : '';
+    t.diagnostic(`${device} ${height} px: ${right}/${drawn} read right${misread}`);
   }
   const counted = [...byHeight].filter(([height]) => height >= FROM);
   const right = counted.reduce((sum, [, row]) => sum + row.right, 0);
@@ -196,7 +199,8 @@ function report(t, device, byHeight) {
 }
 
 for (const device of ['mouse', 'touch']) {
-  test(`handwritten digits drawn with the ${device} are read right from ${FROM} px up`, { skip: needsTrained, timeout: 600_000 }, async (t) => {
+  const options = { skip: needsTrained, timeout: 600_000 };
+  test(`handwritten digits drawn with the ${device} are read right from ${FROM} px up`, options, async (t) => {
     const session = await open(device);
     const byHeight = await accuracy(session, device === 'mouse' ? drawWithMouse : drawWithTouch, device);
     const share = report(t, device, byHeight);
@@ -229,8 +233,12 @@ test('a second finger resting on the pad changes nothing', { skip: needsTrained,
       }
       await clear(session.page);
       const changed = withSecond.pixels.filter((v, i) => v !== alone.pixels[i]).length;
-      if (changed === 0 && withSecond.state === alone.state && withSecond.digit === alone.digit) same++;
-      else different.push(`${digit} (style ${style}) at ${height} px: ${changed} input pixels changed, read ${withSecond.digit} instead of ${alone.digit}`);
+      if (changed === 0 && withSecond.state === alone.state && withSecond.digit === alone.digit) {
+        same++;
+      } else {
+        different.push(`${digit} (style ${style}) at ${height} px: ${changed} input pixels changed, ` +
+          `read ${withSecond.digit} instead of ${alone.digit}`);
+      }
     }
   }
   t.diagnostic(`two fingers: ${same}/${2 * SHAPES.length} drawings identical to one finger's, ${right} read right`);

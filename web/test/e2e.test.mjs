@@ -187,7 +187,8 @@ async function blank(page) {
   });
 }
 const BLANK = {
-  prediction: '?', state: 'empty', confidence: 'draw a digit', latency: '', values: '–'.repeat(10), top: 0, inputInk: 0, padInk: 0,
+  prediction: '?', state: 'empty', confidence: 'draw a digit', latency: '',
+  values: '–'.repeat(10), top: 0, inputInk: 0, padInk: 0,
 };
 
 test('Clear resets every readout, the inference time included', { skip: needsTrained }, async () => {
@@ -203,7 +204,7 @@ test('Clear resets every readout, the inference time included', { skip: needsTra
   await page.close();
 });
 
-test('the right button draws nothing; a stroke that enters the pad draws from where it enters', { skip: needsTrained }, async () => {
+test('the right button draws nothing; a stroke that enters the pad draws from there', { skip: needsTrained }, async () => {
   const { page, problems } = await open();
   const box = await page.locator('#pad').boundingBox();
   await page.mouse.move(box.x + 140, box.y + 40);

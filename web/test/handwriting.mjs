@@ -156,7 +156,10 @@ export function handwrite(digit, style, { height, pad = 280, seed = 1 }) {
   strokes = strokes.map((stroke) =>
     stroke.map(([x, y], i) => {
       if (i > 0) travelled += Math.hypot(x - stroke[i - 1][0], y - stroke[i - 1][1]);
-      const wave = (k) => hand.waves[k].amplitude * Math.sin((2 * Math.PI * travelled) / hand.waves[k].length + hand.waves[k].phase);
+      const wave = (k) => {
+        const { amplitude, length, phase } = hand.waves[k];
+        return amplitude * Math.sin((2 * Math.PI * travelled) / length + phase);
+      };
       const sx = (x - 0.3) * hand.widthScale + hand.slant * (0.5 - y) + wave(0) + wave(1);
       const sy = y - 0.5 + wave(2) + wave(3);
       const c = Math.cos(hand.rotation), s = Math.sin(hand.rotation);

@@ -22,7 +22,8 @@ const inkOf = (pixels) => pixels.reduce((sum, v) => sum + v, 0) / 255;
 const images = readImages(mnistImages());
 const labels = readLabels(mnistLabels());
 const inks = images.map(inkOf).sort((a, b) => a - b);
-console.log(`MNIST test digits: ink median ${inks[inks.length >> 1].toFixed(1)}, heaviest ${inks[inks.length - 1].toFixed(1)} pixels`);
+const [median, heaviest] = [inks[inks.length >> 1], inks[inks.length - 1]];
+console.log(`MNIST test digits: ink median ${median.toFixed(1)}, heaviest ${heaviest.toFixed(1)} pixels`);
 
 const sweep = drawings([40, 70, 130, 250], range(10, 19));
 for (const pen of [1.8, 2.2, PEN, 3.0, 3.4, 4.0]) {
@@ -32,7 +33,8 @@ for (const pen of [1.8, 2.2, PEN, 3.0, 3.4, 4.0]) {
     ink += inkOf(pixels);
     if (model.classify(pixels).class === digit) right++;
   }
-  console.log(`pen ${pen} px: ${right}/${sweep.length} read right, ink ${(ink / sweep.length).toFixed(1)} pixels on average`);
+  const mean = (ink / sweep.length).toFixed(1);
+  console.log(`pen ${pen} px: ${right}/${sweep.length} read right, ink ${mean} pixels on average`);
 }
 
 const SURE_FROM = 0.6;

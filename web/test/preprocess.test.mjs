@@ -143,7 +143,8 @@ test('taps, short dashes and scribbles are not digits; handwritten digits may be
   for (const [digit, styles] of Object.entries(STYLES)) {
     for (const style of styles.keys()) {
       for (const height of [40, 250]) {
-        assert.equal(verdict(handwrite(Number(digit), style, { height })), null, `${digit} (style ${style}) at ${height} px`);
+        const strokes = handwrite(Number(digit), style, { height });
+        assert.equal(verdict(strokes), null, `${digit} (style ${style}) at ${height} px`);
       }
     }
   }
