@@ -66,14 +66,16 @@ async function draw(page, strokes) {
 }
 
 async function shown(page) {
-  await page.waitForFunction(() => document.getElementById('prediction').dataset.class !== '');
+  await page.waitForFunction(() => document.getElementById('prediction').dataset.state !== 'empty');
   return page.evaluate(() => {
     const input = document.getElementById('input28').getContext('2d').getImageData(0, 0, 28, 28).data;
     let inked = 0;
     for (let i = 0; i < input.length; i += 4) if (input[i] > 0) inked++;
     const bars = [...document.querySelectorAll('#bars li')];
     return {
+      state: document.getElementById('prediction').dataset.state,
       digit: document.getElementById('prediction').textContent,
+      message: document.getElementById('confidence').textContent,
       inked,
       probabilities: bars.map((li) => Number(li.dataset.probability)),
       top: bars.filter((li) => li.classList.contains('top')).map((li) => li.dataset.class),
@@ -96,6 +98,17 @@ async function drop(page, name, bytes) {
 async function errorText(page) {
   await page.waitForSelector('#error:not([hidden])');
   return page.locator('#error').textContent();
+}
+
+/** The model read the drawing: a digit, or unsure of it (a random-weights model mostly is). */
+function assertAnswered(result) {
+  assert.ok(['digit', 'unsure'].includes(result.state), result.state);
+  assert.match(result.digit, result.state === 'digit' ? /^[0-9]$/ : /^\?$/);
+  assert.match(result.message, result.state === 'digit'
+    ? /^[0-9.]+ % sure$/
+    : /^Not sure: maybe [0-9] \([0-9.]+ %\) or [0-9] \([0-9.]+ %\)\.$/);
+  const total = result.probabilities.reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(total - 1) < 1e-4, `bars sum to ${total}`);
 }
 
 /** Points along an ellipse, in pad coordinates. */
@@ -156,6 +169,64 @@ test('the prediction updates while the user is still drawing', async () => {
   await page.close();
 });
 
+/** What every readout shows with nothing drawn. */
+async function blank(page) {
+  return page.evaluate(() => {
+    const input = document.getElementById('input28').getContext('2d').getImageData(0, 0, 28, 28).data;
+    const pad = document.getElementById('pad').getContext('2d').getImageData(0, 0, 280, 280).data;
+    return {
+      prediction: document.getElementById('prediction').textContent,
+      state: document.getElementById('prediction').dataset.state,
+      confidence: document.getElementById('confidence').textContent,
+      latency: document.getElementById('latency').textContent,
+      values: [...document.querySelectorAll('#bars .value')].map((v) => v.textContent).join(''),
+      top: document.querySelectorAll('#bars li.top').length,
+      inputInk: input.filter((v, i) => i % 4 === 0 && v > 0).length,
+      padInk: pad.filter((v, i) => i % 4 === 3 && v > 0).length,
+    };
+  });
+}
+const BLANK = {
+  prediction: '?', state: 'empty', confidence: 'draw a digit', latency: '',
+  values: '–'.repeat(10), top: 0, inputInk: 0, padInk: 0,
+};
+
+test('Clear resets every readout, the inference time included', { skip: needsTrained }, async () => {
+  const { page, problems } = await open();
+  assert.deepEqual(await blank(page), BLANK);
+  await draw(page, SEVEN);
+  assert.equal((await shown(page)).digit, '7');
+  await page.waitForFunction(() => /^inference [0-9.]+ µs$/.test(document.getElementById('latency').textContent));
+  await page.click('#clear');
+  await page.waitForFunction(() => document.getElementById('prediction').dataset.state === 'empty');
+  assert.deepEqual(await blank(page), BLANK);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('the right button draws nothing; a stroke that enters the pad draws from there', { skip: needsTrained }, async () => {
+  const { page, problems } = await open();
+  const box = await page.locator('#pad').boundingBox();
+  await page.mouse.move(box.x + 140, box.y + 40);
+  await page.mouse.down({ button: 'right' });
+  await page.mouse.move(box.x + 140, box.y + 240, { steps: 10 });
+  await page.mouse.up({ button: 'right' });
+  await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+  assert.deepEqual(await blank(page), BLANK);
+  // A "1" whose stroke starts 40 px above the pad.
+  await page.mouse.move(box.x + 150, box.y - 40);
+  await page.mouse.down();
+  await page.mouse.move(box.x + 140, box.y + 240, { steps: 20 });
+  await page.mouse.up();
+  const result = await shown(page);
+  assert.equal(result.digit, '1', JSON.stringify(result.probabilities));
+  // Its ink starts at the pad's edge.
+  const top = await page.evaluate(() => document.getElementById('pad').getContext('2d').getImageData(143, 1, 10, 1).data);
+  assert.ok([...top].some((v, i) => i % 4 === 3 && v > 0), 'no ink at the top edge of the pad');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('a corrupt blob dropped on the page shows the runtime error and keeps the model', async () => {
   const { page, problems } = await open();
   const good = fs.readFileSync(randomBlob('int8'));
@@ -202,14 +273,14 @@ test('a valid blob dropped on the page replaces the model and clears the error',
   assert.deepEqual(fetched.filter((p) => p.endsWith('.wasm')), ['/tinymlp.wasm', '/tinymlp-f32.wasm']);
   assert.equal(await page.locator('#error').isHidden(), true);
   await draw(page, SEVEN);
-  assert.match((await shown(page)).digit, /^[0-9]$/);
+  assertAnswered(await shown(page));
   // A rejected blob after it keeps the f32 model.
   await drop(page, 'broken.tmlp', Buffer.from('not a model at all'));
   await page.waitForFunction(() => /random-f32\.tmlp \(f32.*broken\.tmlp was rejected/
     .test(document.getElementById('model-status').textContent));
   await page.click('#clear');
   await draw(page, ONE);
-  assert.match((await shown(page)).digit, /^[0-9]$/);
+  assertAnswered(await shown(page));
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -1,9 +1,13 @@
-// The drawing-to-MNIST preprocessing: box, anti-aliasing, centre of mass, and a round trip
-// through MNIST's own digits.
+// The drawing-to-MNIST preprocessing: box, anti-aliasing, centre of mass, a round trip
+// through MNIST's own digits; strokes drawn at MNIST's stroke width whatever their size; what
+// cannot be a digit.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { BOX, CENTRE, SIZE, centreOfMass, inkBounds, mnistInput } from '../preprocess.js';
+import {
+  BOX, CENTRE, MAX_INK, MIN_EXTENT, PEN, SIZE, centreOfMass, inkBounds, mnistInput, notADigit, strokesInput,
+} from '../preprocess.js';
+import { STYLES, handwrite, notDigits } from './handwriting.mjs';
 import { mnistImages, readImages } from './helpers.mjs';
 
 function canvas(width, height, paint) {
@@ -79,4 +83,75 @@ test('MNIST digits drawn 10x larger come back as themselves (up to a 1-pixel shi
     checked++;
   }
   assert.ok(checked > 150, `${checked} digits checked`);
+});
+
+/** Strokes moved and scaled: (x, y) to (dx + s x, dy + s y). */
+const placed = (strokes, s, dx, dy) => strokes.map((stroke) => stroke.map(([x, y]) => [dx + s * x, dy + s * y]));
+
+test('a digit drawn 40 px tall gives the same input as one drawn 200 px tall', () => {
+  for (const [digit, styles] of Object.entries(STYLES)) {
+    for (const style of styles.keys()) {
+      const strokes = handwrite(Number(digit), style, { height: 40 });
+      const small = strokesInput(strokes);
+      const large = strokesInput(placed(strokes, 5, -300, -100));
+      const differ = small.filter((v, i) => Math.abs(v - large[i]) > 1).length;
+      assert.equal(differ, 0, `${digit} (style ${style}): ${differ} pixels differ by more than 1`);
+    }
+  }
+});
+
+test('strokes are drawn PEN pixels wide in the input, whatever the drawing\'s size', () => {
+  for (const height of [10, 40, 200, 2000]) {
+    // A slanted bar: each row it crosses holds PEN / cos(slant) pixels of ink.
+    const out = strokesInput([[[0, 0], [height * 0.2, height]]]);
+    const slant = Math.atan(0.2);
+    for (let y = 6; y < 22; y++) {
+      let ink = 0;
+      for (let x = 0; x < SIZE; x++) ink += out[y * SIZE + x] / 255;
+      assert.ok(Math.abs(ink - PEN / Math.cos(slant)) < 0.05, `${height} px, row ${y}: ${ink.toFixed(3)} pixels of ink`);
+    }
+  }
+});
+
+test('the strokes\' ink, the pen included, fits the 20-pixel box, aspect ratio kept, centre of mass centred', () => {
+  // An L 100 wide and 200 tall: 20 pixels tall with the pen, (100 / 200) * (20 - PEN) + PEN wide.
+  const out = strokesInput([[[50, 20], [50, 220], [150, 220]]]);
+  const bounds = inkBounds(out, SIZE, SIZE);
+  assert.equal(bounds.height, BOX);
+  assert.equal(bounds.width, Math.ceil(0.5 * (BOX - PEN) + PEN));
+  const mass = centreOfMass(out, SIZE);
+  assert.ok(Math.abs(mass.x - CENTRE) <= 0.5 && Math.abs(mass.y - CENTRE) <= 0.5, `${mass.x}, ${mass.y}`);
+  assert.equal(strokesInput([]), null);
+  assert.equal(strokesInput([[], []]), null);
+});
+
+test('a tap is a dot of the pen\'s width', () => {
+  const out = strokesInput([[[100, 100]]]);
+  const ink = sum(out) / 255;
+  assert.ok(Math.abs(ink - Math.PI * (PEN / 2) ** 2) < 0.2, `${ink} pixels of ink`);
+  const bounds = inkBounds(out, SIZE, SIZE);
+  assert.ok(bounds.width <= Math.ceil(PEN) + 1 && bounds.height <= Math.ceil(PEN) + 1, JSON.stringify(bounds));
+});
+
+test('taps, short dashes and scribbles are not digits; handwritten digits may be', () => {
+  const verdict = (strokes) => notADigit(strokes, strokesInput(strokes), 280);
+  const { tap, dash, scribble } = notDigits(280);
+  assert.equal(verdict(tap), 'too small');
+  assert.equal(verdict(dash), 'too small');
+  assert.equal(verdict([[[100, 100], [100 + MIN_EXTENT * 280 - 1, 100]]]), 'too small');
+  assert.equal(verdict(scribble), 'too much ink');
+  for (const [digit, styles] of Object.entries(STYLES)) {
+    for (const style of styles.keys()) {
+      for (const height of [40, 250]) {
+        const strokes = handwrite(Number(digit), style, { height });
+        assert.equal(verdict(strokes), null, `${digit} (style ${style}) at ${height} px`);
+      }
+    }
+  }
+});
+
+test('every MNIST test digit has less ink than MAX_INK', () => {
+  const heaviest = Math.max(...readImages(mnistImages()).map((digit) => sum(digit) / 255));
+  assert.ok(heaviest < MAX_INK, `an MNIST digit has ${heaviest} pixels of ink`);
+  assert.ok(heaviest > MAX_INK - 10, `MAX_INK is ${MAX_INK}, far above MNIST's heaviest digit (${heaviest})`);
 });
