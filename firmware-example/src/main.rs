@@ -5,7 +5,7 @@
 //!
 //! The model blob and the digits are `include_bytes!` statics: they stay in flash and the
 //! runtime borrows the weights from there (zero-copy). Choose the board with a cargo feature
-//! (`qemu`, `mps2-an500`, `nrf52840`, `rp2040`); see README.md.
+//! (`qemu`, `mps2-an500`, `mps2-an505`, `nrf52840`, `rp2040`, `rp2350`); see README.md.
 #![no_std]
 #![no_main]
 
@@ -14,6 +14,7 @@ mod kernel_check;
 mod stack;
 
 use cortex_m_rt::entry;
+use panic_probe as _;
 use tinymlp::{Int8Scratch, Model, OutputDigest, Prediction};
 
 /// The int8 model, in flash (named so the size report finds it).
@@ -47,6 +48,7 @@ fn main() -> ! {
 }
 
 fn run() -> bool {
+    board::init();
     defmt::println!("{=str} kernel={=str}", board::TAG, KERNEL);
     if !kernel_check::run() {
         return false;
@@ -167,12 +169,6 @@ pub fn tinymlp_predict_digit<'s>(
     scratch: &'s mut Scratch,
 ) -> tinymlp::Result<Prediction<'s>> {
     model.predict(pixels, scratch)
-}
-
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    defmt::error!("panic");
-    board::exit(false)
 }
 
 #[cortex_m_rt::exception]
