@@ -3,7 +3,7 @@
 #   scripts/firmware-build.sh [qemu|mps2-an500|mps2-an505|nrf52840|rp2040|rp2350|
 #                              qemu-portable|qemu-m0plus]
 # qemu-portable: the mps2-an386 firmware built for thumbv7em-none-eabi (soft-float ABI),
-# where tinymlp picks its portable int8 kernel instead of the SMLAD one: the baseline for
+# where tinymlp picks its portable int8 kernel instead of the DSP one: the baseline for
 # the instruction counts.
 # qemu-m0plus: the mps2-an386 firmware built for thumbv6m-none-eabi, the Pico's target: the
 # M0+ code (the runtime as the rp2040 build compiles it), run and counted in QEMU.

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Instructions per inference in QEMU, counted by the project's instruction-count plugin
 # (tools/qemu-insncount; deterministic: instructions, not cycles), for:
-#   qemu           Cortex-M4F, SMLAD kernel (thumbv7em-none-eabihf; the nRF52840's code)
+#   qemu           Cortex-M4F, DSP kernel (thumbv7em-none-eabihf; the nRF52840's code)
 #   qemu-portable  the portable kernel on the same core (thumbv7em-none-eabi): the baseline
 #   qemu-m0plus    the Cortex-M0+ code (thumbv6m-none-eabi, the Pico's), on the M4 board
-#   mps2-an505     Cortex-M33, SMLAD kernel (thumbv8m.main-none-eabihf, the Pico 2's code)
+#   mps2-an505     Cortex-M33, DSP kernel (thumbv8m.main-none-eabihf, the Pico 2's code)
 #
 # The whole inference is the function tinymlp_predict_digit and every function it reaches
 # (static call graph); one QEMU run counts each function's address range. Functions that

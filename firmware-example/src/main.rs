@@ -38,7 +38,7 @@ type Scratch = Int8Scratch<512, 10, 256>;
 
 /// Which int8 kernel `tinymlp` runs on this target.
 const KERNEL: &str = if cfg!(target_abi = "eabihf") {
-    "cortex_m (SMLAD)"
+    "cortex_m (DSP)"
 } else {
     "portable"
 };

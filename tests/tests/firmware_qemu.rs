@@ -25,7 +25,7 @@ fn qemu_mps2_an386_cortex_m4_matches_host() {
         "qemu",
         "thumbv7em-none-eabihf",
         "mps2-an386",
-        "cortex_m (SMLAD)",
+        "cortex_m (DSP)",
     );
 }
 
@@ -35,18 +35,18 @@ fn qemu_mps2_an500_cortex_m7_matches_host() {
         "mps2-an500",
         "thumbv7em-none-eabihf",
         "mps2-an500",
-        "cortex_m (SMLAD)",
+        "cortex_m (DSP)",
     );
 }
 
-/// The Pico 2's core and target (thumbv8m.main-none-eabihf, DSP on): the SMLAD kernel.
+/// The Pico 2's core and target (thumbv8m.main-none-eabihf, DSP on): the DSP kernel.
 #[test]
 fn qemu_mps2_an505_cortex_m33_matches_host() {
     check_board(
         "mps2-an505",
         "thumbv8m.main-none-eabihf",
         "mps2-an505",
-        "cortex_m (SMLAD)",
+        "cortex_m (DSP)",
     );
 }
 
@@ -245,7 +245,7 @@ fn parse_log(log: &str) -> FirmwareLog {
 
 #[test]
 fn log_parser_reads_every_field() {
-    let log = "tinymlp-board=mps2-an386 kernel=cortex_m (SMLAD)\n\
+    let log = "tinymlp-board=mps2-an386 kernel=cortex_m (DSP)\n\
                kernel check: 400 random cases bit-exact against the reference\n\
                model: 413332 bytes at 0x4cc9, 406528 MACs; digits: 3\n\
                miss 1: label 2 predicted 7 p=0.5\n\
@@ -256,7 +256,7 @@ fn log_parser_reads_every_field() {
                stack: peak 4508 bytes during inference (scratch buffer and model included), 5028 while loading\n";
     let parsed = parse_log(log);
     assert_eq!(parsed.board.as_deref(), Some("mps2-an386"));
-    assert_eq!(parsed.kernel.as_deref(), Some("cortex_m (SMLAD)"));
+    assert_eq!(parsed.kernel.as_deref(), Some("cortex_m (DSP)"));
     assert!(parsed.kernel_checked);
     assert_eq!(parsed.digits, Some(3));
     assert_eq!(parsed.predictions, vec![(0, vec![7, 7, 1])]);

@@ -1,5 +1,6 @@
 //! Int8 dense kernel for Arm cores with the DSP extension (Cortex-M4, M7, M33 with DSP):
-//! two multiply-accumulates per `SMLAD`, as CMSIS-NN does.
+//! weights widened four at a time with `SXTB16`, 16-bit multiply-accumulates (`SMLAxy`)
+//! into sums held in registers.
 //!
 //! The weights are input-major, so the contiguous direction is the outputs. The kernel
 //! pairs up the non-zero inputs (zero inputs are skipped, as in the portable kernel) and
