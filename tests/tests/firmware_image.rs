@@ -404,3 +404,28 @@ fn the_checks_reject_broken_images() {
     let wrong_symbol = [0x2004_0000, 0x203, 0, 0x301];
     assert!(!check_vectors(&wrong_symbol, &ram, &code, Some(0x200)).is_empty());
 }
+
+/// A board built for another core's target must stop in build.rs with the command that
+/// works, not link an image that faults at its first instruction.
+#[test]
+fn a_board_built_for_the_wrong_target_is_refused_with_the_right_command() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let build = std::process::Command::new(cargo)
+        .current_dir(repo_root().join("firmware-example"))
+        // The firmware's default target is thumbv7em-none-eabihf (its .cargo/config.toml).
+        .args(["build", "--release", "--locked", "--features", "rp2040"])
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .output()
+        .expect("start cargo");
+    let stderr = String::from_utf8_lossy(&build.stderr);
+    assert!(
+        !build.status.success(),
+        "rp2040 built for the M4:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("cargo run --release --features rp2040 --target thumbv6m-none-eabi"),
+        "build.rs does not name the right command:\n{stderr}"
+    );
+}
