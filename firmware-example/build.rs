@@ -17,31 +17,72 @@ const CODE_RESERVE: usize = 64 * 1024;
 const MAX_DIGITS: usize = 1000;
 
 struct Board {
+    /// The cargo feature, as cargo spells it in `CARGO_FEATURE_*`.
     feature: &'static str,
+    /// The feature as the user types it.
+    name: &'static str,
+    what: &'static str,
     memory_map: &'static str,
     flash: usize,
+    /// Targets this board's code runs on; the first is the one to use.
+    targets: &'static [&'static str],
 }
 
-const BOARDS: [Board; 4] = [
+const BOARDS: [Board; 6] = [
     Board {
         feature: "QEMU",
+        name: "qemu",
+        what: "QEMU mps2-an386, Cortex-M4F",
         memory_map: "qemu.x",
         flash: 4 << 20,
+        // thumbv7em-none-eabi: the portable kernel on the same core (the instruction-count
+        // baseline); thumbv6m-none-eabi: the Cortex-M0+ build, counted in QEMU (ARMv6-M is a
+        // subset of the M4's ARMv7E-M and no QEMU board has an M0+ with room for the model).
+        targets: &[
+            "thumbv7em-none-eabihf",
+            "thumbv7em-none-eabi",
+            "thumbv6m-none-eabi",
+        ],
     },
     Board {
         feature: "MPS2_AN500",
+        name: "mps2-an500",
+        what: "QEMU mps2-an500, Cortex-M7",
         memory_map: "mps2-an500.x",
         flash: 4 << 20,
+        targets: &["thumbv7em-none-eabihf"],
+    },
+    Board {
+        feature: "MPS2_AN505",
+        name: "mps2-an505",
+        what: "QEMU mps2-an505, Cortex-M33",
+        memory_map: "mps2-an505.x",
+        flash: 4 << 20,
+        targets: &["thumbv8m.main-none-eabihf"],
     },
     Board {
         feature: "NRF52840",
+        name: "nrf52840",
+        what: "nRF52840-DK, Cortex-M4F",
         memory_map: "nrf52840.x",
         flash: 1 << 20,
+        targets: &["thumbv7em-none-eabihf"],
     },
     Board {
         feature: "RP2040",
+        name: "rp2040",
+        what: "Raspberry Pi Pico (RP2040), Cortex-M0+",
         memory_map: "rp2040.x",
         flash: (2 << 20) - 0x100,
+        targets: &["thumbv6m-none-eabi"],
+    },
+    Board {
+        feature: "RP2350",
+        name: "rp2350",
+        what: "Raspberry Pi Pico 2 (RP2350), Cortex-M33",
+        memory_map: "rp2350.x",
+        flash: 4 << 20,
+        targets: &["thumbv8m.main-none-eabihf"],
     },
 ];
 
@@ -55,11 +96,30 @@ fn main() {
         .collect();
     let board = match chosen.as_slice() {
         [board] => *board,
-        _ => panic!(
-            "choose exactly one board feature: qemu, mps2-an500, nrf52840 or rp2040 \
-             (e.g. `cargo run --release --features qemu`)"
-        ),
+        _ => refuse(&format!(
+            "choose exactly one board feature: {} (e.g. `cargo run --release --features qemu`)",
+            BOARDS.map(|b| b.name).join(", ")
+        )),
     };
+    // A board built for another core links and flashes, then faults at the first
+    // instruction the core lacks: refuse it here, naming the command that works.
+    let target = env::var("TARGET").expect("set by cargo");
+    if !board.targets.contains(&target.as_str()) {
+        let right = board.targets[0];
+        let default = right == "thumbv7em-none-eabihf";
+        refuse(&format!(
+            "the `{name}` board ({what}) does not run code built for {target}.\n\
+             Build it with:\n\n    cargo run --release --features {name}{flag}\n\n\
+             (first time: `rustup target add {right}`)",
+            name = board.name,
+            what = board.what,
+            flag = if default {
+                String::new()
+            } else {
+                format!(" --target {right}")
+            },
+        ));
+    }
 
     let map = manifest.join("memory").join(board.memory_map);
     fs::copy(&map, out.join("memory.x")).expect("copy the memory map");
@@ -80,6 +140,12 @@ fn main() {
     );
     fs::write(out.join("model.tmlp"), &model).expect("write model");
     fs::write(out.join("digits.bin"), &digits[..count * RECORD]).expect("write digits");
+}
+
+/// Stops the build with `message` alone (a panic would bury it under a backtrace).
+fn refuse(message: &str) -> ! {
+    eprintln!("\n{message}\n");
+    std::process::exit(1)
 }
 
 fn input_path(manifest: &std::path::Path, var: &str, file: &str) -> PathBuf {

@@ -1,4 +1,4 @@
-//! Runs the int8 kernel that inference uses (on Cortex-M4/M7 the SMLAD kernel of
+//! Runs the int8 kernel that inference uses (on Cortex-M4/M7/M33 the DSP kernel of
 //! `tinymlp::kernels::cortex_m`) and the portable kernel against the reference kernel
 //! over random shapes and values, on the target itself: they must agree bit for bit.
 

@@ -1,8 +1,9 @@
-//! Runs the firmware example in QEMU (Cortex-M4F `mps2-an386` and Cortex-M7 `mps2-an500`)
-//! and checks that it classifies the digits exactly as the host runtime does: the same
-//! class for every digit and the same digest of all raw outputs (bit-exact).
+//! Runs the firmware example in QEMU (Cortex-M4F `mps2-an386`, Cortex-M7 `mps2-an500`,
+//! Cortex-M33 `mps2-an505`, and the Cortex-M0+ build of the Pico on `mps2-an386`) and checks
+//! that it classifies the digits exactly as the host runtime does: the same class for every
+//! digit and the same digest of all raw outputs (bit-exact).
 //!
-//! Needs `qemu-system-arm`, `defmt-print` and the thumbv7em target
+//! Needs `qemu-system-arm`, `defmt-print` and the Cortex-M targets
 //! (`scripts/firmware-setup.sh`). Without them the tests fail when `CI=true` and are
 //! skipped, loudly, otherwise.
 
@@ -20,18 +21,47 @@ static FIRMWARE: Mutex<()> = Mutex::new(());
 
 #[test]
 fn qemu_mps2_an386_cortex_m4_matches_host() {
-    check_board("qemu", "mps2-an386");
+    check_board(
+        "qemu",
+        "thumbv7em-none-eabihf",
+        "mps2-an386",
+        "cortex_m (DSP)",
+    );
 }
 
 #[test]
 fn qemu_mps2_an500_cortex_m7_matches_host() {
-    check_board("mps2-an500", "mps2-an500");
+    check_board(
+        "mps2-an500",
+        "thumbv7em-none-eabihf",
+        "mps2-an500",
+        "cortex_m (DSP)",
+    );
+}
+
+/// The Pico 2's core and target (thumbv8m.main-none-eabihf, DSP on): the DSP kernel.
+#[test]
+fn qemu_mps2_an505_cortex_m33_matches_host() {
+    check_board(
+        "mps2-an505",
+        "thumbv8m.main-none-eabihf",
+        "mps2-an505",
+        "cortex_m (DSP)",
+    );
+}
+
+/// The Pico's target (thumbv6m-none-eabi, the portable kernel) on the M4 board: ARMv6-M is
+/// a subset of ARMv7E-M, and no QEMU board has an M0+ with room for the model.
+#[test]
+fn qemu_mps2_an386_cortex_m0plus_code_matches_host() {
+    check_board("qemu", "thumbv6m-none-eabi", "mps2-an386", "portable");
 }
 
 /// What the firmware logged.
 #[derive(Debug, Default)]
 struct FirmwareLog {
     board: Option<String>,
+    kernel: Option<String>,
     kernel_checked: bool,
     digits: Option<usize>,
     predictions: Vec<(usize, Vec<u8>)>,
@@ -41,12 +71,12 @@ struct FirmwareLog {
     stack_peak: Option<usize>,
 }
 
-fn check_board(feature: &str, board: &str) {
+fn check_board(feature: &str, target: &str, board: &str, kernel: &str) {
     let Some((model_path, digits_path)) = prerequisites() else {
         return;
     };
     let _guard = FIRMWARE.lock().unwrap_or_else(|e| e.into_inner());
-    let output = cargo_run_firmware(feature);
+    let output = cargo_run_firmware(feature, target);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -56,6 +86,7 @@ fn check_board(feature: &str, board: &str) {
     );
     let log = parse_log(&stdout);
     assert_eq!(log.board.as_deref(), Some(board), "log:\n{stdout}");
+    assert_eq!(log.kernel.as_deref(), Some(kernel), "log:\n{stdout}");
     assert!(log.kernel_checked, "no kernel check line in:\n{stdout}");
 
     let blob = std::fs::read(&model_path).expect("read model");
@@ -104,13 +135,13 @@ fn check_board(feature: &str, board: &str) {
     assert_eq!(
         log.digest,
         Some(digest.finish()),
-        "raw outputs differ between {board} and the host"
+        "raw outputs differ between {board} ({target}) and the host"
     );
     let cost = log.cost_per_inference.expect("cost in log");
     assert!(cost > 0, "SysTick under -icount must count");
     let stack = log.stack_peak.expect("stack peak in log");
     eprintln!(
-        "{board}: {count} digits, {correct} correct, identical to the host; \
+        "{board} ({target}): {count} digits, {correct} correct, identical to the host; \
          {cost} instructions per inference; peak stack {stack} bytes"
     );
 }
@@ -155,11 +186,12 @@ fn on_path(tool: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn cargo_run_firmware(feature: &str) -> std::process::Output {
+fn cargo_run_firmware(feature: &str, target: &str) -> std::process::Output {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     Command::new(cargo)
         .current_dir(repo_root().join("firmware-example"))
         .args(["run", "--release", "--locked", "--features", feature])
+        .args(["--target", target])
         // The firmware's own .cargo/config.toml sets its target, linker scripts and runner;
         // flags meant for the host build must not override them.
         .env_remove("RUSTFLAGS")
@@ -177,6 +209,9 @@ fn parse_log(log: &str) -> FirmwareLog {
             .find_map(|w| w.strip_prefix("tinymlp-board="))
         {
             parsed.board = Some(board.to_string());
+            parsed.kernel = line
+                .split_once("kernel=")
+                .map(|(_, kernel)| kernel.trim().to_string());
         } else if line.starts_with("kernel check:") && line.contains("bit-exact") {
             parsed.kernel_checked = true;
         } else if let Some(rest) = line.strip_prefix("model:") {
@@ -210,7 +245,7 @@ fn parse_log(log: &str) -> FirmwareLog {
 
 #[test]
 fn log_parser_reads_every_field() {
-    let log = "tinymlp-board=mps2-an386 kernel=cortex_m (SMLAD)\n\
+    let log = "tinymlp-board=mps2-an386 kernel=cortex_m (DSP)\n\
                kernel check: 400 random cases bit-exact against the reference\n\
                model: 413332 bytes at 0x4cc9, 406528 MACs; digits: 3\n\
                miss 1: label 2 predicted 7 p=0.5\n\
@@ -221,6 +256,7 @@ fn log_parser_reads_every_field() {
                stack: peak 4508 bytes during inference (scratch buffer and model included), 5028 while loading\n";
     let parsed = parse_log(log);
     assert_eq!(parsed.board.as_deref(), Some("mps2-an386"));
+    assert_eq!(parsed.kernel.as_deref(), Some("cortex_m (DSP)"));
     assert!(parsed.kernel_checked);
     assert_eq!(parsed.digits, Some(3));
     assert_eq!(parsed.predictions, vec![(0, vec![7, 7, 1])]);

@@ -76,6 +76,28 @@ where
     R: Iterator<Item = &'w [u8]>,
 {
     super::start_from_bias(out, bias);
+    if cfg!(all(
+        target_arch = "arm",
+        target_os = "none",
+        not(target_has_atomic = "ptr")
+    )) {
+        // Cortex-M0/M0+/M1 (ARMv6-M) and M23 (ARMv8-M Baseline): stable Rust sets no Arm
+        // target features, and the missing compare-and-swap is what tells these cores from
+        // the others. With eight low registers, `MULS` on 32 bits and no 16-bit SIMD, the
+        // four-row loop below spilled its inputs and sign-extended every 16-bit product: one
+        // row at a time with 32-bit products is 690,952 instructions per MNIST inference
+        // against 882,546 (BENCHMARKS.md), the same sums, bit for bit.
+        for (x, row) in input.zip(rows) {
+            if x == 0 {
+                continue;
+            }
+            let x = i32::from(x);
+            for (out, &w) in out.iter_mut().zip(row) {
+                *out = out.wrapping_add(x * i32::from(w as i8));
+            }
+        }
+        return;
+    }
     let rows = input.zip(rows).filter(|&(x, _)| x != 0);
     for_each_group(rows, |group| match group {
         [(x0, r0), (x1, r1), (x2, r2), (x3, r3)] => {
