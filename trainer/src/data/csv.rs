@@ -130,6 +130,9 @@ pub fn parse_csv(path: &Path, bytes: &[u8], options: &CsvOptions) -> Result<Tabl
             }
         }
     }
+    if labels.is_empty() {
+        return Err(bad(path, "no rows after the header line"));
+    }
     let label_column = column(label_at);
     let (labels, classes, class_names) = labels.finish().map_err(|(reason, line)| match line {
         Some(line) => bad(path, format!("line {line}, {label_column}: {reason}")),

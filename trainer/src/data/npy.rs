@@ -233,13 +233,20 @@ impl<'a> Array<'a> {
         let header = std::str::from_utf8(header).map_err(|_| "header is not text")?;
         let dict = Header::parse(header)?;
         let dtype = DType::parse(&dict.descr)?;
+        let too_large = || {
+            format!(
+                "shape {} of '{}' is larger than memory can hold",
+                shape_text(&dict.shape),
+                dict.descr
+            )
+        };
         let count = dict
             .shape
             .iter()
             .try_fold(1usize, |n, &d| n.checked_mul(d))
-            .ok_or("shape has more elements than memory can hold")?;
+            .ok_or_else(too_large)?;
         let data = &bytes[start + header_len..];
-        let needed = count.checked_mul(dtype.size).ok_or("shape too large")?;
+        let needed = count.checked_mul(dtype.size).ok_or_else(too_large)?;
         if data.len() != needed {
             return Err(format!(
                 "shape {} of '{}' needs {needed} data bytes, the file has {} ({})",
@@ -368,6 +375,7 @@ impl Header {
             p.expect(':')?;
             match key.as_str() {
                 "descr" => {
+                    p.skip_space();
                     if p.rest.starts_with('[') {
                         return Err("structured dtypes (records) are not supported".to_owned());
                     }
@@ -553,7 +561,7 @@ fn table(
         if !value.is_finite() {
             let stored = match x.number(i) {
                 Number::Int(v) => v.to_string(),
-                Number::Float(f) => f.to_string(),
+                Number::Float(f) => format!("{f:?}"),
             };
             return Err(bad(
                 x_path,

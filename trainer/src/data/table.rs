@@ -235,6 +235,11 @@ impl LabelColumn {
         Ok(())
     }
 
+    /// Whether no row was added.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     /// `(labels, classes, class_names)`, integer or string labels as the module docs say.
     pub(crate) fn finish(self) -> std::result::Result<(Vec<u8>, usize, Vec<String>), LabelError> {
         let integers: Option<Vec<i64>> = self
