@@ -388,8 +388,8 @@ fn csv_pixels_match_the_idx_reader() {
         .chain((0..side * side).map(|p| format!("pixel{p}")))
         .collect();
     writeln!(file, "{}", header.join(",")).unwrap();
-    for i in 0..count {
-        let row: Vec<String> = std::iter::once(labels[i].to_string())
+    for (i, label) in labels.iter().enumerate() {
+        let row: Vec<String> = std::iter::once(label.to_string())
             .chain(dataset.image(i).iter().map(u8::to_string))
             .collect();
         writeln!(file, "{}", row.join(",")).unwrap();
