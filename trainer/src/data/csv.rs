@@ -52,8 +52,9 @@ pub fn parse_csv(path: &Path, bytes: &[u8], options: &CsvOptions) -> Result<Tabl
         ));
     }
     let names: Vec<String> = header.iter().map(str::to_owned).collect();
+    let mut first_of = std::collections::HashMap::with_capacity(names.len());
     for (at, name) in names.iter().enumerate() {
-        if let Some(first) = names[..at].iter().position(|n| n == name) {
+        if let Some(first) = first_of.insert(name.as_str(), at) {
             return Err(bad(
                 path,
                 format!(

@@ -124,8 +124,11 @@ impl Table {
                         Err(_) => return Err(unknown(format!("\"{name}\""))),
                     }
                 }
-                for label in &mut other.labels {
-                    *label = map[usize::from(*label)];
+                for (row, label) in other.labels.iter_mut().enumerate() {
+                    *label = *map.get(usize::from(*label)).ok_or_else(|| Error::BadData {
+                        path: other.path.clone(),
+                        reason: format!("label {label} of row {row} is not a class"),
+                    })?;
                 }
                 other.classes = self.classes;
                 other.class_names = self.class_names.clone();
@@ -157,7 +160,8 @@ impl Table {
                 "test split must be in (0, 1), got {fraction}"
             )));
         }
-        let mut by_class = vec![Vec::new(); self.classes];
+        // Sized for any u8 label, so a hand-made table with a stray label cannot panic here.
+        let mut by_class = vec![Vec::new(); MAX_CLASSES];
         for (row, &label) in self.labels.iter().enumerate() {
             by_class[usize::from(label)].push(row);
         }

@@ -11,11 +11,12 @@
 //!   Pickled object arrays (dtype `O`, which is what `np.save` gives a list of Python
 //!   strings of mixed length unless told `dtype=str`) cannot be read safely and are refused.
 //!
-//! The `.npy` format is read by this module (`format.rs`) rather than by `npyz`: npyz 0.9.1 allocates the
-//! header's claimed length (up to 4 GiB) before reading it and multiplies the shape without
-//! overflow checks (a panic in debug builds). Here every size a header claims is checked
-//! against the bytes present before anything is allocated, so memory stays bounded by the
-//! file's size (and, inside an `.npz`, by the archive entry's checked size).
+//! The `.npy` format is read by `format.rs` rather than by `npyz`: npyz 0.9.1 allocates the
+//! header's claimed length (up to 4 GiB) before reading it (`header.rs`, `read_header`) and
+//! multiplies the shape without overflow checks (`NpyHeader::from_parts`, a panic in debug
+//! builds). Here every size a header claims is checked against the bytes present before
+//! anything is allocated, so memory stays bounded by the file's size (and, inside an
+//! `.npz`, by the archive entry's size, itself checked against deflate's 1032:1 limit).
 
 use std::io::Read;
 use std::path::Path;
