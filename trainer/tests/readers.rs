@@ -596,6 +596,7 @@ fn npy_errors_name_the_file_array_and_index() {
         (npy_bytes("<U1", &[2, 1], false, &[0; 8]), good_y.clone(), "X.npy: array X has dtype '<U1': features must be numbers"),
         (npy_bytes("<f4", &[], false, &[0; 4]), good_y.clone(), "X.npy: array X is a scalar: expected (samples, features)"),
         (npy_bytes("<f4", &[2, 0], false, &[]), good_y.clone(), "X.npy: array X of shape (2, 0) has no features"),
+        (npy_bytes("<f4", &[0, 1 << 40, 1 << 40], false, &[]), y(&[]), "X.npy: array X of shape (0, 1099511627776, 1099511627776) holds no samples"),
         (truncated, good_y.clone(), "X.npy: shape (2, 2) of '<f4' needs 16 data bytes, the file has 15 (truncated)"),
         (b"PK\x03\x04 not numpy".to_vec(), good_y.clone(), "X.npy: not a .npy file (no \\x93NUMPY magic)"),
         (huge_header, good_y.clone(), "X.npy: truncated: the header claims 4294967295 bytes, 8 are present"),

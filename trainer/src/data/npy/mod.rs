@@ -142,6 +142,16 @@ fn table(
             format!("array {x_name} is a scalar: expected (samples, features)"),
         ));
     };
+    if rows == 0 {
+        return Err(bad(
+            x_path,
+            format!(
+                "array {x_name} of shape {} holds no samples",
+                shape_text(&x.shape)
+            ),
+        ));
+    }
+    // Cannot overflow with at least one row: the whole shape's product was checked.
     let width: usize = x.shape[1..].iter().product();
     if width == 0 {
         return Err(bad(
