@@ -690,6 +690,36 @@ fn npz_archives_stored_or_deflated_with_default_or_chosen_names() {
 }
 
 #[test]
+fn npz_entry_claiming_more_than_deflate_can_give_is_refused_before_reading() {
+    let x = npy_bytes("<f4", &[2, 1], false, &le(&[1f32, 2.], f32::to_le_bytes));
+    let y = npy_bytes("|u1", &[2], false, &[0, 1]);
+    let mut archive = npz(&[("X", &x), ("y", &y)], zip::CompressionMethod::Stored);
+    // Claim 3 GB uncompressed for every entry, in the local and the central headers.
+    let claim = 3_000_000_000u32.to_le_bytes();
+    for (signature, offset) in [(*b"PK\x03\x04", 22), (*b"PK\x01\x02", 24)] {
+        let starts: Vec<usize> = archive
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| *w == signature)
+            .map(|(at, _)| at)
+            .collect();
+        for at in starts {
+            archive[at + offset..at + offset + 4].copy_from_slice(&claim);
+        }
+    }
+    let error = parse_npz(Path::new("d.npz"), &archive, &NpzOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        format!(
+            "d.npz: array X: claims 3000000000 bytes from {} compressed",
+            x.len()
+        )
+    );
+}
+
+#[test]
 fn numpy_files_are_read_from_disk() {
     let dir = temp_dir("numpy-files");
     let x = npy_bytes("<f4", &[2, 1], false, &le(&[1f32, 2.], f32::to_le_bytes));
