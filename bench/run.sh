@@ -25,7 +25,8 @@ PY
     (cd bench && "../$PY" keras_mnist.py --seed "$seed" --data-dir ../data/mnist | tail -1)
   fi
   if "$PY" -c "import torch" 2>/dev/null; then
-    (cd bench && "../$PY" torch_mnist.py --seed "$seed" --data-dir ../data/mnist | tail -1)
+    # One run per seed, without a warm-up run, as the other frameworks are timed.
+    "$PY" bench/torch_mnist.py --device cpu --runs 1 --seed "$seed" --no-warm-up --json-lines | tail -1
   fi
 done | tee "$OUT/results.jsonl"
 python3 - "$OUT/results.jsonl" <<'PY'

@@ -13,7 +13,7 @@
 #       Finds the machine's NVRTC and cuBLAS, starts the backend (one line naming the step
 #       that fails: context, NVRTC, module load, cuBLAS, cuBLAS workspace, first graph
 #       capture), runs the CUDA tests, trains 5 epochs 3 times with --device cuda (and once
-#       without graphs, once with TF32), and runs scripts/pytorch_gpu.py (same model and
+#       without graphs, once with TF32), and runs bench/torch_mnist.py (same model and
 #       settings, eager) 3 times. Every step is bounded by what is left of one overall
 #       deadline; a step that fails, times out or is skipped (a skip is a failure there, and
 #       so is a test that prints SKIPPED) makes the exit status 1.
@@ -24,7 +24,7 @@
 # written in a scratch folder). summary.md is rewritten after every step and by an EXIT
 # trap, so it exists even when the run is cut short.
 #
-# The device tool's single command (the working tree, this script and pytorch_gpu.py travel
+# The device tool's single command (the working tree, this script and bench/torch_mnist.py travel
 # with it; the staged binaries travel through `carry`):
 #
 #   run(command="scripts/gpu-check.sh device", carry=["out/gpu-stage"], timeout_s=480)
@@ -544,7 +544,7 @@ for name in ("torch", "nvidia-cuda-nvrtc", "nvidia-cuda-nvrtc-cu12", "nvidia-cub
     elif [ ! -d "$stage/mnist" ]; then
         skip "pytorch eager" "no MNIST files in $stage/mnist (stage first)"
     else
-        step "pytorch eager" 150 "$work/pytorch.txt" python3 scripts/pytorch_gpu.py \
+        step "pytorch eager" 150 "$work/pytorch.txt" python3 bench/torch_mnist.py \
             --data-dir "$stage/mnist" --runs 3 --json "$work/pytorch.json"
     fi
 
