@@ -9,7 +9,9 @@ use crate::format::{
     Activation, DenseLayer, F32Params, InputSpec, Int8Params, ParamKind, Params, Quantization,
     CHECKSUM_LEN, CRC, FORMAT_VERSION, MAGIC, MAX_LAYERS, MAX_WIDTH,
 };
-use crate::scratch::{Prediction, Scratch};
+use crate::forward;
+use crate::prediction::Prediction;
+use crate::scratch::Scratch;
 
 /// Stands for the input description where an error names a layer.
 const INPUT: u8 = u8::MAX;
@@ -129,7 +131,7 @@ impl<'a> Model<'a> {
                 found: u32::try_from(pixels.len()).unwrap_or(u32::MAX),
             });
         }
-        scratch.run(self, pixels)
+        forward::run(&self.layers, &self.input, pixels, scratch.buffers())
     }
 }
 
