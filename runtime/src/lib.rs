@@ -53,7 +53,7 @@
 //! calls into their `#[target_feature]` functions (each block with a SAFETY line, run under
 //! Miri in CI where Miri implements the instructions).
 //!
-//! The minimum supported Rust version is 1.88.
+//! The minimum supported Rust version is 1.89 (AVX-512 intrinsics).
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 // Unsafe only in `kernels::cortex_m` (inline assembly) and `kernels::x86` (intrinsics and calls
 // into `#[target_feature]` functions), each block with a SAFETY line; see the crate docs.

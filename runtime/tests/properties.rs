@@ -76,14 +76,20 @@ fn check_dense_f32(
     got
 }
 
-/// Random kernel operands: (inputs, outputs, centered int8 inputs with many zeros, weights,
-/// bias).
+/// Random kernel operands: (outputs, inputs with many zeros, weights, bias). The inputs are
+/// pixels (`0..=255`), int8 activations (`-128..=127`) or anything a kernel takes
+/// (`-255..=255`): the VNNI kernel takes another path for each.
 fn int8_operands() -> impl Strategy<Value = (usize, Vec<i16>, Vec<u8>, Vec<u8>)> {
     // Up to 150 inputs (over two batches of 64 non-zero rows in the x86 kernels) and up to
-    // 80 outputs (blocks of 32, 16 and 8 plus a tail).
-    (1usize..=150, 1usize..=80).prop_flat_map(|(inputs, outputs)| {
-        let value =
-            prop_oneof![3 => Just(0i16), 5 => -255i16..=255, 1 => Just(255), 1 => Just(-255)];
+    // 160 outputs (blocks of 64, 32, 16 and 8 plus a tail).
+    (1usize..=150, 1usize..=160, 0usize..3).prop_flat_map(|(inputs, outputs, range)| {
+        let (low, high): (i16, i16) = [(0, 255), (-128, 127), (-255, 255)][range];
+        let value = prop_oneof![
+            3 => Just(0i16),
+            5 => low..=high,
+            1 => Just(high),
+            1 => Just(low),
+        ];
         (
             Just(outputs),
             proptest::collection::vec(value, inputs),
@@ -299,9 +305,20 @@ mod x86_levels {
     macro_rules! at_level {
         ($name:ident, $level:expr) => {
             pub mod $name {
-                use tinymlp::kernels::x86::{dense_int8_at, requantize_at, Level};
+                use tinymlp::kernels::x86::{
+                    dense_int8_at, dense_u8_inputs_at, requantize_at, Level,
+                };
 
                 pub const LEVEL: Level = $level;
+
+                pub fn dense_u8_inputs(
+                    inputs: &[&[u8]],
+                    weights: &[u8],
+                    bias: &[u8],
+                    sums: &mut [&mut [i32]],
+                ) {
+                    dense_u8_inputs_at(LEVEL, inputs, weights, bias, sums);
+                }
 
                 pub fn dense_int8<I: Iterator<Item = i16>>(
                     input: I,
@@ -327,12 +344,16 @@ mod x86_levels {
     }
     at_level!(sse2, Level::Sse2);
     at_level!(avx2, Level::Avx2);
+    at_level!(vnni, Level::Avx512Vnni);
 
     #[test]
-    fn says_whether_avx2_is_tested() {
+    fn says_whether_avx2_and_vnni_are_tested() {
         // Without AVX2 the AVX2 instances run the SSE2 code: say so rather than pass quietly.
         if !avx2::LEVEL.is_available() {
             eprintln!("this CPU has no AVX2: the x86_avx2_int8 tests ran the SSE2 kernels");
+        }
+        if !vnni::LEVEL.is_available() {
+            eprintln!("this CPU has no AVX-512 VNNI: the x86_vnni_int8 tests ran a lower level");
         }
     }
 }
@@ -341,6 +362,59 @@ mod x86_levels {
 int8_kernel_tests! {
     x86_sse2_int8 => crate::x86_levels::sse2,
     x86_avx2_int8 => crate::x86_levels::avx2,
+    x86_vnni_int8 => crate::x86_levels::vnni,
+}
+
+/// Random operands of the many-inputs kernel: (outputs, pixel inputs of one length with
+/// many zeros, weights, bias).
+fn u8_inputs_operands() -> impl Strategy<Value = (usize, Vec<Vec<u8>>, Vec<u8>, Vec<u8>)> {
+    // Up to 9 inputs (two groups of four and one more), 1..=70 long (whole and partial
+    // groups of four rows), up to 200 outputs (three blocks of 64 and a tail).
+    (1usize..=9, 1usize..=70, 1usize..=200).prop_flat_map(|(count, len, outputs)| {
+        let pixel = prop_oneof![3 => Just(0u8), 3 => any::<u8>(), 1 => Just(255u8)];
+        (
+            Just(outputs),
+            proptest::collection::vec(proptest::collection::vec(pixel, len), count),
+            proptest::collection::vec(any::<u8>(), len * outputs),
+            proptest::collection::vec(any::<i32>(), outputs).prop_map(|b| i32_bytes(&b)),
+        )
+    })
+}
+
+/// A kernel that sums one layer for several pixel inputs.
+type U8InputsKernel = fn(&[&[u8]], &[u8], &[u8], &mut [&mut [i32]]);
+
+/// The many-inputs kernel at every level against the reference kernel, input by input.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+mod x86_u8_inputs {
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn dense_u8_inputs_matches_reference((outputs, inputs, weights, bias) in u8_inputs_operands()) {
+            let slices: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+            let expected: Vec<Vec<i32>> = inputs
+                .iter()
+                .map(|input| {
+                    let mut sums = vec![0; outputs];
+                    let input = input.iter().map(|&x| i16::from(x));
+                    tinymlp::kernels::reference::dense_int8(input, &weights, &bias, &mut sums);
+                    sums
+                })
+                .collect();
+            let kernels: [U8InputsKernel; 3] = [
+                crate::x86_levels::sse2::dense_u8_inputs,
+                crate::x86_levels::avx2::dense_u8_inputs,
+                crate::x86_levels::vnni::dense_u8_inputs,
+            ];
+            for kernel in kernels {
+                let mut got = vec![vec![-1; outputs]; inputs.len()];
+                let mut sums: Vec<&mut [i32]> = got.iter_mut().map(Vec::as_mut_slice).collect();
+                kernel(&slices, &weights, &bias, &mut sums);
+                prop_assert_eq!(&got, &expected);
+            }
+        }
+    }
 }
 
 f32_kernel_tests! {

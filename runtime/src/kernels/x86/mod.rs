@@ -18,6 +18,7 @@
 
 mod avx2;
 mod sse2;
+mod vnni;
 
 /// Non-zero inputs the batched kernels gather before each pass over the outputs (a 1 KiB
 /// stack array).
@@ -60,6 +61,9 @@ fn dense_int8_batched<'w, I, R>(
 }
 
 cpufeatures::new!(avx2_detection, "avx2");
+// Also checks that the OS saves the ZMM registers; `cpufeatures` 0.3 does not know VNNI, which
+// `vnni_detected` reads from CPUID itself.
+cpufeatures::new!(avx512_detection, "avx512f", "avx512bw");
 
 /// An x86-64 instruction set level the kernels can run at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,13 +72,19 @@ pub enum Level {
     Sse2,
     /// AVX2: most x86-64 CPUs since 2013-2015.
     Avx2,
+    /// AVX-512 with VNNI (`vpdpbusd`): Intel server CPUs since 2019 (Cascade Lake), client
+    /// CPUs of 2019-2021 (Ice Lake, Tiger Lake), AMD since Zen 4. The other kernels (the
+    /// requantization, the outputs past the last block of 64) run at AVX2 there.
+    Avx512Vnni,
 }
 
 impl Level {
     /// The best level this CPU runs (detected once, then read from an atomic).
     #[inline]
     pub fn detect() -> Level {
-        if avx2_detection::get() {
+        if Level::Avx512Vnni.is_available() {
+            Level::Avx512Vnni
+        } else if avx2_detection::get() {
             Level::Avx2
         } else {
             Level::Sse2
@@ -82,11 +92,69 @@ impl Level {
     }
 
     /// Whether this CPU runs `self`. Asking a kernel for a level the CPU lacks runs it at
-    /// [`Level::Sse2`] instead.
+    /// the best level below that the CPU has instead.
+    #[inline]
     pub fn is_available(self) -> bool {
         match self {
             Level::Sse2 => true,
             Level::Avx2 => avx2_detection::get(),
+            Level::Avx512Vnni => {
+                avx2_detection::get() && avx512_detection::get() && vnni_detected()
+            }
+        }
+    }
+}
+
+/// Whether CPUID reports AVX-512 VNNI (leaf 7, ECX bit 11), asked once, then read from an
+/// atomic: CPUID traps to the hypervisor in a virtual machine and costs microseconds there.
+#[inline]
+fn vnni_detected() -> bool {
+    use core::sync::atomic::{AtomicU8, Ordering};
+    const UNKNOWN: u8 = 0;
+    const YES: u8 = 1;
+    const NO: u8 = 2;
+    static VNNI: AtomicU8 = AtomicU8::new(UNKNOWN);
+    match VNNI.load(Ordering::Relaxed) {
+        YES => true,
+        NO => false,
+        _ => {
+            let detected = cfg!(target_feature = "avx512vnni") || vnni::cpuid_reports_vnni();
+            VNNI.store(if detected { YES } else { NO }, Ordering::Relaxed);
+            detected
+        }
+    }
+}
+
+/// The sums of a layer whose inputs are pixels (`0..=255`), for several inputs at once:
+/// `sums[i][k] = bias[k] + Σ_j inputs[i][j] · W[j][k]`, input-major `weights` with
+/// `sums[i].len()` columns. With VNNI, batch-major (see `vnni`); otherwise, and for the
+/// outputs past the last block of 64, input by input with [`dense_int8_rows`].
+#[inline]
+pub fn dense_u8_inputs(inputs: &[&[u8]], weights: &[u8], bias: &[u8], sums: &mut [&mut [i32]]) {
+    dense_u8_inputs_at(Level::detect(), inputs, weights, bias, sums);
+}
+
+/// [`dense_u8_inputs`] at `level` (for tests and benchmarks).
+#[inline]
+pub fn dense_u8_inputs_at(
+    level: Level,
+    inputs: &[&[u8]],
+    weights: &[u8],
+    bias: &[u8],
+    sums: &mut [&mut [i32]],
+) {
+    let done = match level {
+        Level::Avx512Vnni => vnni::dense_u8_inputs(inputs, weights, bias, sums),
+        _ => 0,
+    };
+    for (input, sums) in inputs.iter().zip(sums.iter_mut()) {
+        let outputs = sums.len();
+        if done < outputs {
+            let rows = super::column_window(weights, outputs, done..outputs);
+            let input = input.iter().map(|&x| i16::from(x));
+            let bias = bias.get(done * 4..).unwrap_or_default();
+            let rest = sums.get_mut(done..).unwrap_or_default();
+            dense_int8_rows_at(level, input, rows, bias, rest);
         }
     }
 }
@@ -130,8 +198,9 @@ where
     I: Iterator<Item = i16>,
     R: Iterator<Item = &'w [u8]>,
 {
-    // The AVX2 kernel itself falls back to SSE2 on a CPU without AVX2.
+    // Each kernel itself falls back to the level below on a CPU without its features.
     let accumulate = match level {
+        Level::Avx512Vnni => vnni::accumulate,
         Level::Avx2 => avx2::accumulate,
         Level::Sse2 => sse2::accumulate,
     };
@@ -172,7 +241,9 @@ pub fn requantize_at(
     out: &mut [i8],
 ) {
     match level {
-        Level::Avx2 => avx2::requantize(sums, multipliers, shifts, zero_point, low, out),
+        Level::Avx2 | Level::Avx512Vnni => {
+            avx2::requantize(sums, multipliers, shifts, zero_point, low, out)
+        }
         Level::Sse2 => super::portable::requantize(sums, multipliers, shifts, zero_point, low, out),
     }
 }
@@ -219,7 +290,7 @@ mod tests {
                 &bias,
                 &mut expected,
             );
-            for level in [Level::Sse2, Level::Avx2] {
+            for level in [Level::Sse2, Level::Avx2, Level::Avx512Vnni] {
                 let mut got = std::vec![0; outputs];
                 dense_int8_at(level, input.iter().copied(), &weights, &bias, &mut got);
                 assert_eq!(got, expected, "{inputs}x{outputs} {level:?}");
