@@ -108,6 +108,13 @@ pub enum Error {
         /// Pixels given.
         found: u32,
     },
+    /// A batch of inputs is not a whole number of inputs.
+    BatchLength {
+        /// Pixels of one input.
+        input: u32,
+        /// Pixels given.
+        found: u32,
+    },
     /// The scratch buffer is for the other parameter kind.
     ScratchKind {
         /// The model's kind.
@@ -244,6 +251,10 @@ impl Error {
                 "input has {} pixels, the model expects {}",
                 [found, expected, 0],
             ),
+            Error::BatchLength { input, found } => (
+                "batch has {} pixels, not a whole number of {}-pixel inputs",
+                [found, input, 0],
+            ),
             Error::ScratchKind { model, scratch } => (
                 "scratch buffer is for {kind} models but this model is {kind}",
                 [kind(scratch), kind(model), 0],
@@ -366,6 +377,10 @@ mod tests {
             Error::InputLength {
                 expected: 784,
                 found: u32::MAX,
+            },
+            Error::BatchLength {
+                input: 784,
+                found: 785,
             },
             Error::ScratchKind {
                 model: ParamKind::F32,

@@ -75,6 +75,7 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+mod batch;
 mod decode;
 mod error;
 pub mod fixed_point;
@@ -86,6 +87,7 @@ mod prediction;
 mod scratch;
 pub mod softmax;
 
+pub use batch::{BatchScratch, Int8BatchScratch};
 pub use error::{Error, Result};
 pub use format::{
     fold_input_zero_point, Activation, DenseLayer, F32Params, Header, InputSpec, Int8Params,

@@ -252,18 +252,24 @@ pub fn requantize_at(
 mod tests {
     use super::*;
 
-    /// Small enough for Miri (`cargo +nightly miri test -p tinymlp --lib kernels::x86`):
-    /// every block size and a batch boundary, against the reference kernel, at every level
-    /// this CPU has (Miri reports no AVX2, so there it checks SSE2).
-    #[test]
-    fn matches_reference_across_block_and_batch_boundaries() {
+    /// xorshift64, so that the Miri runs need no dependency.
+    fn generator() -> impl FnMut() -> u64 {
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
+        move || {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
             seed
-        };
+        }
+    }
+
+    /// Small enough for Miri (`cargo +nightly miri test -p tinymlp --lib kernels::x86`):
+    /// every block size and a batch boundary, against the reference kernel, at every level
+    /// this CPU has (Miri reports no CPU features: there it checks the levels enabled at
+    /// compile time), with pixel, int8 and wider inputs (the VNNI kernel's three paths).
+    #[test]
+    fn matches_reference_across_block_and_batch_boundaries() {
+        let mut next = generator();
         let shapes = [
             (1, 1),
             (3, 7),
@@ -273,27 +279,67 @@ mod tests {
             (70, 41),
             (131, 3),
             (67, 96),
+            (6, 130),
         ];
         for (inputs, outputs) in shapes {
-            let input: std::vec::Vec<i16> = (0..inputs)
-                .map(|_| match next() % 4 {
-                    0 => 0,
-                    _ => (next() % 511) as i16 - 255,
-                })
-                .collect();
-            let weights: std::vec::Vec<u8> = (0..inputs * outputs).map(|_| next() as u8).collect();
-            let bias: std::vec::Vec<u8> = (0..outputs * 4).map(|_| next() as u8).collect();
-            let mut expected = std::vec![0; outputs];
-            super::super::reference::dense_int8(
-                input.iter().copied(),
-                &weights,
-                &bias,
-                &mut expected,
-            );
-            for level in [Level::Sse2, Level::Avx2, Level::Avx512Vnni] {
-                let mut got = std::vec![0; outputs];
-                dense_int8_at(level, input.iter().copied(), &weights, &bias, &mut got);
-                assert_eq!(got, expected, "{inputs}x{outputs} {level:?}");
+            for (low, span) in [(0, 256), (-128, 256), (-255, 511)] {
+                let input: std::vec::Vec<i16> = (0..inputs)
+                    .map(|_| match next() % 4 {
+                        0 => 0,
+                        _ => (next() % span) as i16 + low,
+                    })
+                    .collect();
+                let weights: std::vec::Vec<u8> =
+                    (0..inputs * outputs).map(|_| next() as u8).collect();
+                let bias: std::vec::Vec<u8> = (0..outputs * 4).map(|_| next() as u8).collect();
+                let mut expected = std::vec![0; outputs];
+                super::super::reference::dense_int8(
+                    input.iter().copied(),
+                    &weights,
+                    &bias,
+                    &mut expected,
+                );
+                for level in [Level::Sse2, Level::Avx2, Level::Avx512Vnni] {
+                    let mut got = std::vec![0; outputs];
+                    dense_int8_at(level, input.iter().copied(), &weights, &bias, &mut got);
+                    assert_eq!(got, expected, "{inputs}x{outputs} from {low} {level:?}");
+                }
+            }
+        }
+    }
+
+    /// The many-inputs kernel, small enough for Miri: five inputs (a group of four and one),
+    /// a partial group of rows, a block of 64 outputs and a tail.
+    #[test]
+    fn many_inputs_match_reference() {
+        let mut next = generator();
+        let (count, inputs, outputs) = (5, 7, 70);
+        let pixels: std::vec::Vec<std::vec::Vec<u8>> = (0..count)
+            .map(|_| {
+                (0..inputs)
+                    .map(|_| {
+                        if next().is_multiple_of(3) {
+                            0
+                        } else {
+                            next() as u8
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let weights: std::vec::Vec<u8> = (0..inputs * outputs).map(|_| next() as u8).collect();
+        let bias: std::vec::Vec<u8> = (0..outputs * 4).map(|_| next() as u8).collect();
+        let slices: std::vec::Vec<&[u8]> = pixels.iter().map(|p| p.as_slice()).collect();
+        for level in [Level::Sse2, Level::Avx2, Level::Avx512Vnni] {
+            let mut got = std::vec![std::vec![0; outputs]; count];
+            let mut sums: std::vec::Vec<&mut [i32]> =
+                got.iter_mut().map(|s| s.as_mut_slice()).collect();
+            dense_u8_inputs_at(level, &slices, &weights, &bias, &mut sums);
+            for (input, got) in pixels.iter().zip(&got) {
+                let mut expected = std::vec![0; outputs];
+                let input = input.iter().map(|&x| i16::from(x));
+                super::super::reference::dense_int8(input, &weights, &bias, &mut expected);
+                assert_eq!(got, &expected, "{level:?}");
             }
         }
     }
@@ -322,7 +368,7 @@ mod tests {
                 low,
                 &mut expected,
             );
-            for level in [Level::Sse2, Level::Avx2] {
+            for level in [Level::Sse2, Level::Avx2, Level::Avx512Vnni] {
                 let mut got = std::vec![0; sums.len()];
                 requantize_at(
                     level,
