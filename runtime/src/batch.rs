@@ -1,12 +1,13 @@
-//! Many inputs through one model in one call: the working memory for it, and the pass that
-//! sums the first layer of a block of inputs at once.
+//! Many inputs through one model in one call: the working memory for it, and the forward
+//! pass that sums each layer for a block of inputs at once.
 
 use crate::error::Result;
-use crate::format::{DenseLayer, InputSpec, ParamKind, Params};
+use crate::format::{DenseLayer, InputSpec, ParamKind};
+use crate::forward::{self, too_small, UNREACHABLE};
 use crate::kernels;
 use crate::prediction::Prediction;
+use crate::scratch::private::Int8Buffers;
 use crate::scratch::{Int8Scratch, Scratch};
-use crate::{forward, Error};
 
 pub(crate) mod private {
     use crate::format::{DenseLayer, InputSpec};
@@ -63,17 +64,16 @@ impl<S: Scratch> BatchScratch for S {
 /// Working memory for int8 models (hidden layers up to `WIDTH` wide, up to `CLASSES`
 /// classes) that runs `INPUTS` inputs at a time: `INPUTS` times an
 /// [`Int8Scratch<WIDTH, CLASSES>`](Int8Scratch) (`INPUTS * (6 * WIDTH + 8 * CLASSES)`
-/// bytes: 50 KB for the MNIST 784-512-10 model at the default 16).
+/// bytes: 100 KB for the MNIST 784-512-10 model at the default 32).
 ///
-/// The first layer (pixels in, by far the largest for image models) is summed for the whole
-/// block at once: with AVX-512 VNNI, four inputs share each pass over its weights, so they
-/// are read from memory once per four inputs instead of once per input. The other layers run
-/// input by input, as [`Model::predict`](crate::Model::predict) runs them. Every result is
-/// bit for bit `predict`'s.
+/// Each layer is summed for the whole block at once: with AVX-512 VNNI, its weights are read
+/// and interleaved for `vpdpbusd` once per block instead of once per input (see
+/// `kernels::x86`); elsewhere input by input with the kernels `predict` uses. Every result
+/// is bit for bit [`Model::predict`](crate::Model::predict)'s.
 ///
 /// Large: on a host, put it in a `Box` or a `static`, not on a thread's stack.
 #[derive(Debug, Clone)]
-pub struct Int8BatchScratch<const WIDTH: usize, const CLASSES: usize, const INPUTS: usize = 16> {
+pub struct Int8BatchScratch<const WIDTH: usize, const CLASSES: usize, const INPUTS: usize = 32> {
     inputs: [Int8Scratch<WIDTH, CLASSES>; INPUTS],
 }
 
@@ -111,46 +111,69 @@ impl<const WIDTH: usize, const CLASSES: usize, const INPUTS: usize> private::Sea
     fn run_batch<F: FnMut(usize, Prediction<'_>)>(
         &mut self,
         layers: &[DenseLayer<'_>],
-        input: &InputSpec,
+        _input: &InputSpec,
         pixels: &[u8],
         input_len: usize,
         each: &mut F,
     ) -> Result<()> {
-        let (first, rest) = layers.split_first().ok_or(Error::NoLayers)?;
-        let Params::Int8(params) = &first.params else {
-            return Err(Error::ScratchKind {
-                model: ParamKind::F32,
-                scratch: ParamKind::Int8,
-            });
-        };
-        let outputs = first.outputs as usize;
-        if rest.is_empty() || outputs > WIDTH || INPUTS == 0 {
-            // A single layer writes the classes, not a hidden layer: nothing to share.
-            let scratch = self.inputs.first_mut().ok_or(Error::NoLayers)?;
-            return scratch.run_batch(layers, input, pixels, input_len, each);
-        }
+        let (last, hidden) = layers.split_last().ok_or(UNREACHABLE)?;
         for (block_index, block) in pixels.chunks(input_len * INPUTS).enumerate() {
-            let images: [&[u8]; INPUTS] = core::array::from_fn(|i| {
-                block
-                    .get(i * input_len..(i + 1) * input_len)
-                    .unwrap_or_default()
-            });
             let count = block.len() / input_len;
-            {
-                let mut sums = self
-                    .inputs
-                    .each_mut()
-                    .map(|scratch| scratch.first_layer_sums(outputs));
-                kernels::dense_u8_inputs(
-                    images.get(..count).unwrap_or_default(),
-                    params.weights,
-                    params.bias,
-                    sums.get_mut(..count).unwrap_or_default(),
-                );
+            let mut buffers = self.inputs.each_mut().map(Int8Scratch::int8_buffers);
+            let buffers = buffers.get_mut(..count).unwrap_or_default();
+            // Layer by layer, every input of the block at once; hidden layers' activations
+            // in `ping` (even layers) or `pong` (odd layers), the last layer's sums in `raw`.
+            for (index, layer) in layers.iter().enumerate() {
+                let params = forward::int8_params(layer)?;
+                let outputs = layer.outputs as usize;
+                let is_last = index == hidden.len();
+                let mut sums: [&mut [i32]; INPUTS] = core::array::from_fn(|_| &mut [][..]);
+                let mut activations: [&[i8]; INPUTS] = [&[]; INPUTS];
+                for ((buffers, sums), activations) in
+                    buffers.iter_mut().zip(&mut sums).zip(&mut activations)
+                {
+                    let Int8Buffers {
+                        ping,
+                        pong,
+                        accumulators,
+                        raw,
+                        ..
+                    } = buffers;
+                    let out = if is_last { &mut **raw } else { &mut **accumulators };
+                    let capacity = out.len();
+                    *sums = out
+                        .get_mut(..outputs)
+                        .ok_or_else(|| too_small(outputs, capacity))?;
+                    let current = if index % 2 == 1 { &**ping } else { &**pong };
+                    *activations = current.get(..layer.inputs as usize).unwrap_or_default();
+                }
+                let sums = sums.get_mut(..count).unwrap_or_default();
+                if index == 0 {
+                    let images: [&[u8]; INPUTS] = core::array::from_fn(|i| {
+                        block.get(i * input_len..(i + 1) * input_len).unwrap_or_default()
+                    });
+                    let images = images.get(..count).unwrap_or_default();
+                    kernels::dense_u8_inputs(images, params.weights, params.bias, sums);
+                } else {
+                    let activations = activations.get(..count).unwrap_or_default();
+                    kernels::dense_i8_inputs(activations, params.weights, params.bias, sums);
+                }
+                if is_last {
+                    break;
+                }
+                let requantization = params.requantization.as_ref().ok_or(UNREACHABLE)?;
+                for buffers in buffers.iter_mut() {
+                    let next = if index % 2 == 0 { &mut *buffers.ping } else { &mut *buffers.pong };
+                    let sums = buffers.accumulators.get(..outputs).unwrap_or_default();
+                    let next = next.get_mut(..outputs).ok_or_else(|| too_small(outputs, WIDTH))?;
+                    forward::requantize(sums, requantization, 0..outputs, layer.activation, next);
+                }
             }
-            for (i, (scratch, pixels)) in self.inputs.iter_mut().zip(images).take(count).enumerate()
-            {
-                let prediction = forward::int8(layers, pixels, scratch.int8_buffers(), true)?;
+            let params = forward::int8_params(last)?;
+            let outputs = last.outputs as usize;
+            for (i, buffers) in buffers.iter_mut().enumerate() {
+                let sums = buffers.raw.get(..outputs).unwrap_or_default();
+                let prediction = forward::int8_prediction(params, sums, buffers.probabilities)?;
                 each(block_index * INPUTS + i, prediction);
             }
         }

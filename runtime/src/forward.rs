@@ -20,19 +20,16 @@ pub(crate) fn run<'s>(
     buffers: Buffers<'s>,
 ) -> Result<Prediction<'s>> {
     match buffers {
-        Buffers::Int8(buffers) => int8(layers, pixels, buffers, false),
+        Buffers::Int8(buffers) => int8(layers, pixels, buffers),
         Buffers::F32(buffers) => f32(layers, input, pixels, buffers),
     }
 }
 
-/// The int8 forward pass. With `first_summed`, the first layer's int32 sums are already in
-/// `accumulators` (the batch path computes them for many inputs at once) and that layer is
-/// only requantized here.
-pub(crate) fn int8<'s>(
+/// The int8 forward pass.
+fn int8<'s>(
     layers: &[DenseLayer<'_>],
     pixels: &[u8],
     buffers: Int8Buffers<'s>,
-    first_summed: bool,
 ) -> Result<Prediction<'s>> {
     let Int8Buffers {
         ping,
@@ -44,17 +41,10 @@ pub(crate) fn int8<'s>(
     let (width, classes, block_len) = (ping.len(), raw.len(), accumulators.len());
     let (mut current, mut next) = (ping, pong);
     let (last, hidden) = layers.split_last().ok_or(UNREACHABLE)?;
-    if first_summed && hidden.is_empty() {
-        return Err(UNREACHABLE);
-    }
     for (index, layer) in hidden.iter().enumerate() {
         let params = int8_params(layer)?;
         let requantization = params.requantization.as_ref().ok_or(UNREACHABLE)?;
         let outputs = layer.outputs as usize;
-        let summed = first_summed && index == 0;
-        if summed && block_len < outputs {
-            return Err(too_small(outputs, block_len));
-        }
         let activations = previous_activations(index, layer, &*current)?;
         let mut start = 0;
         while start < outputs {
@@ -63,9 +53,7 @@ pub(crate) fn int8<'s>(
                 .get_mut(..block.len())
                 .filter(|sums| !sums.is_empty())
                 .ok_or_else(|| too_small(outputs, width))?;
-            if !summed {
-                int8_affine(pixels, activations, params, outputs, block.clone(), sums);
-            }
+            int8_affine(pixels, activations, params, outputs, block.clone(), sums);
             let out = next
                 .get_mut(block.clone())
                 .ok_or_else(|| too_small(outputs, width))?;
@@ -82,6 +70,17 @@ pub(crate) fn int8<'s>(
         .ok_or_else(|| too_small(outputs, classes))?;
     let activations = previous_activations(hidden.len(), last, &*current)?;
     int8_affine(pixels, activations, params, outputs, 0..outputs, sums);
+    int8_prediction(params, sums, probabilities)
+}
+
+/// The prediction from the last int8 layer's `sums`: logits, class and softmax (in
+/// `probabilities`).
+pub(crate) fn int8_prediction<'s>(
+    params: &Int8Params<'_>,
+    sums: &'s [i32],
+    probabilities: &'s mut [f32],
+) -> Result<Prediction<'s>> {
+    let (outputs, classes) = (sums.len(), probabilities.len());
     let probabilities = probabilities
         .get_mut(..outputs)
         .ok_or_else(|| too_small(outputs, classes))?;
@@ -152,7 +151,7 @@ fn f32<'s>(
 }
 
 /// Errors that validation rules out; returned rather than panicking should a caller bypass it.
-const UNREACHABLE: Error = Error::ScratchKind {
+pub(crate) const UNREACHABLE: Error = Error::ScratchKind {
     model: ParamKind::F32,
     scratch: ParamKind::Int8,
 };
@@ -180,7 +179,7 @@ fn previous_activations<'b, T>(
         .ok_or_else(|| too_small(inputs, current.len()))
 }
 
-fn int8_params<'p, 'a>(layer: &'p DenseLayer<'a>) -> Result<&'p Int8Params<'a>> {
+pub(crate) fn int8_params<'p, 'a>(layer: &'p DenseLayer<'a>) -> Result<&'p Int8Params<'a>> {
     match &layer.params {
         Params::Int8(params) => Ok(params),
         Params::F32(_) => Err(UNREACHABLE),
@@ -259,7 +258,7 @@ fn f32_affine(
 /// int8 layers, with ReLU fused as a raised lower bound (TFLite's activation range).
 ///
 /// `sums` and `out` hold the outputs `block` of the layer.
-fn requantize(
+pub(crate) fn requantize(
     sums: &[i32],
     requantization: &Requantization<'_>,
     block: Range<usize>,

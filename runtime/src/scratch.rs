@@ -76,12 +76,6 @@ impl<const WIDTH: usize, const CLASSES: usize, const BLOCK: usize>
         }
     }
 
-    /// Where the batch path leaves the first layer's `outputs` sums for the forward pass
-    /// (empty if they do not fit).
-    pub(crate) fn first_layer_sums(&mut self, outputs: usize) -> &mut [i32] {
-        self.accumulators.get_mut(..outputs).unwrap_or_default()
-    }
-
     pub(crate) fn int8_buffers(&mut self) -> Int8Buffers<'_> {
         Int8Buffers {
             ping: &mut self.ping,

@@ -306,7 +306,7 @@ mod x86_levels {
         ($name:ident, $level:expr) => {
             pub mod $name {
                 use tinymlp::kernels::x86::{
-                    dense_int8_at, dense_u8_inputs_at, requantize_at, Level,
+                    dense_i8_inputs_at, dense_int8_at, dense_u8_inputs_at, requantize_at, Level,
                 };
 
                 pub const LEVEL: Level = $level;
@@ -318,6 +318,15 @@ mod x86_levels {
                     sums: &mut [&mut [i32]],
                 ) {
                     dense_u8_inputs_at(LEVEL, inputs, weights, bias, sums);
+                }
+
+                pub fn dense_i8_inputs(
+                    inputs: &[&[i8]],
+                    weights: &[u8],
+                    bias: &[u8],
+                    sums: &mut [&mut [i32]],
+                ) {
+                    dense_i8_inputs_at(LEVEL, inputs, weights, bias, sums);
                 }
 
                 pub fn dense_int8<I: Iterator<Item = i16>>(
@@ -368,9 +377,10 @@ int8_kernel_tests! {
 /// Random operands of the many-inputs kernel: (outputs, pixel inputs of one length with
 /// many zeros, weights, bias).
 fn u8_inputs_operands() -> impl Strategy<Value = (usize, Vec<Vec<u8>>, Vec<u8>, Vec<u8>)> {
-    // Up to 9 inputs (two groups of four and one more), 1..=70 long (whole and partial
-    // groups of four rows), up to 200 outputs (three blocks of 64 and a tail).
-    (1usize..=9, 1usize..=70, 1usize..=200).prop_flat_map(|(count, len, outputs)| {
+    // Up to 40 inputs (more than a group of 32), 1..=300 long (more than a panel of 256
+    // rows, whole and partial groups of four rows), up to 200 outputs (three blocks of 64
+    // and a tail).
+    (1usize..=40, 1usize..=300, 1usize..=200).prop_flat_map(|(count, len, outputs)| {
         let pixel = prop_oneof![3 => Just(0u8), 3 => any::<u8>(), 1 => Just(255u8)];
         (
             Just(outputs),
@@ -383,6 +393,8 @@ fn u8_inputs_operands() -> impl Strategy<Value = (usize, Vec<Vec<u8>>, Vec<u8>, 
 
 /// A kernel that sums one layer for several pixel inputs.
 type U8InputsKernel = fn(&[&[u8]], &[u8], &[u8], &mut [&mut [i32]]);
+/// A kernel that sums one layer for several int8 inputs.
+type I8InputsKernel = fn(&[&[i8]], &[u8], &[u8], &mut [&mut [i32]]);
 
 /// The many-inputs kernel at every level against the reference kernel, input by input.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -390,6 +402,9 @@ mod x86_u8_inputs {
     use super::*;
 
     proptest! {
+        // Large cases (up to 40 inputs of 300 by 200): fewer of them.
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
         #[test]
         fn dense_u8_inputs_matches_reference((outputs, inputs, weights, bias) in u8_inputs_operands()) {
             let slices: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
@@ -406,6 +421,36 @@ mod x86_u8_inputs {
                 crate::x86_levels::sse2::dense_u8_inputs,
                 crate::x86_levels::avx2::dense_u8_inputs,
                 crate::x86_levels::vnni::dense_u8_inputs,
+            ];
+            for kernel in kernels {
+                let mut got = vec![vec![-1; outputs]; inputs.len()];
+                let mut sums: Vec<&mut [i32]> = got.iter_mut().map(Vec::as_mut_slice).collect();
+                kernel(&slices, &weights, &bias, &mut sums);
+                prop_assert_eq!(&got, &expected);
+            }
+        }
+
+        #[test]
+        fn dense_i8_inputs_matches_reference((outputs, inputs, weights, bias) in u8_inputs_operands()) {
+            // The same bytes as int8 activations; -128 (a dead ReLU at zero point -128) often.
+            let inputs: Vec<Vec<i8>> = inputs
+                .iter()
+                .map(|input| input.iter().map(|&b| if b == 0 { -128 } else { b as i8 }).collect())
+                .collect();
+            let slices: Vec<&[i8]> = inputs.iter().map(Vec::as_slice).collect();
+            let expected: Vec<Vec<i32>> = inputs
+                .iter()
+                .map(|input| {
+                    let mut sums = vec![0; outputs];
+                    let input = input.iter().map(|&x| i16::from(x));
+                    tinymlp::kernels::reference::dense_int8(input, &weights, &bias, &mut sums);
+                    sums
+                })
+                .collect();
+            let kernels: [I8InputsKernel; 3] = [
+                crate::x86_levels::sse2::dense_i8_inputs,
+                crate::x86_levels::avx2::dense_i8_inputs,
+                crate::x86_levels::vnni::dense_i8_inputs,
             ];
             for kernel in kernels {
                 let mut got = vec![vec![-1; outputs]; inputs.len()];

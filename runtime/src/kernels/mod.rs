@@ -60,7 +60,7 @@ pub use portable::{dense_int8, dense_int8_rows};
 pub use wasm::{dense_int8, dense_int8_rows};
 // x86-64: SSE2 `pmaddwd` (the baseline), AVX2 or AVX-512 VNNI, by run-time detection.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-pub use x86::{dense_int8, dense_int8_rows, dense_u8_inputs, requantize};
+pub use x86::{dense_i8_inputs, dense_int8, dense_int8_rows, dense_u8_inputs, requantize};
 
 /// The sums of a layer whose inputs are pixels (`0..=255`), for several inputs at once:
 /// `sums[i][k] = bias[k] + Σ_j inputs[i][j] · W[j][k]`, input-major `weights` with
@@ -69,6 +69,17 @@ pub use x86::{dense_int8, dense_int8_rows, dense_u8_inputs, requantize};
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 #[inline]
 pub fn dense_u8_inputs(inputs: &[&[u8]], weights: &[u8], bias: &[u8], sums: &mut [&mut [i32]]) {
+    for (input, sums) in inputs.iter().zip(sums.iter_mut()) {
+        let outputs = sums.len();
+        let input = input.iter().map(|&x| i16::from(x));
+        dense_int8_columns(input, weights, outputs, 0..outputs, bias, sums);
+    }
+}
+
+/// [`dense_u8_inputs`] for int8 inputs (`-128..=127`: a hidden layer's activations).
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline]
+pub fn dense_i8_inputs(inputs: &[&[i8]], weights: &[u8], bias: &[u8], sums: &mut [&mut [i32]]) {
     for (input, sums) in inputs.iter().zip(sums.iter_mut()) {
         let outputs = sums.len();
         let input = input.iter().map(|&x| i16::from(x));

@@ -78,17 +78,35 @@ pub enum Level {
     Avx512Vnni,
 }
 
+/// The highest level [`Level::detect`] answers (see [`Level::cap`]): 0 SSE2, 1 AVX2, 2 VNNI.
+static CAP: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(2);
+
 impl Level {
-    /// The best level this CPU runs (detected once, then read from an atomic).
+    /// The best level this CPU runs, at most the [`cap`](Level::cap) (detected once, then
+    /// read from an atomic). The kernels that [`Model::predict`](crate::Model::predict) and
+    /// the batch path call run at this level.
     #[inline]
     pub fn detect() -> Level {
-        if Level::Avx512Vnni.is_available() {
+        let cap = CAP.load(core::sync::atomic::Ordering::Relaxed);
+        if cap >= 2 && Level::Avx512Vnni.is_available() {
             Level::Avx512Vnni
-        } else if avx2_detection::get() {
+        } else if cap >= 1 && avx2_detection::get() {
             Level::Avx2
         } else {
             Level::Sse2
         }
+    }
+
+    /// Caps the level [`detect`](Level::detect) answers, for the whole process: to compare
+    /// the levels' speed in one run (the inference benchmark), or to run the AVX2 kernels on
+    /// a CPU with VNNI. The results are the same at every level.
+    pub fn cap(self) {
+        let value = match self {
+            Level::Sse2 => 0,
+            Level::Avx2 => 1,
+            Level::Avx512Vnni => 2,
+        };
+        CAP.store(value, core::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether this CPU runs `self`. Asking a kernel for a level the CPU lacks runs it at
@@ -127,11 +145,17 @@ fn vnni_detected() -> bool {
 
 /// The sums of a layer whose inputs are pixels (`0..=255`), for several inputs at once:
 /// `sums[i][k] = bias[k] + Σ_j inputs[i][j] · W[j][k]`, input-major `weights` with
-/// `sums[i].len()` columns. With VNNI, batch-major (see `vnni`); otherwise, and for the
-/// outputs past the last block of 64, input by input with [`dense_int8_rows`].
+/// `sums[i].len()` columns. With VNNI, batch-major (see `vnni`); otherwise input by input
+/// with [`dense_int8_rows`].
 #[inline]
 pub fn dense_u8_inputs(inputs: &[&[u8]], weights: &[u8], bias: &[u8], sums: &mut [&mut [i32]]) {
-    dense_u8_inputs_at(Level::detect(), inputs, weights, bias, sums);
+    dense_inputs_at(Level::detect(), inputs, false, weights, bias, sums);
+}
+
+/// [`dense_u8_inputs`] for int8 inputs (`-128..=127`: a hidden layer's activations).
+#[inline]
+pub fn dense_i8_inputs(inputs: &[&[i8]], weights: &[u8], bias: &[u8], sums: &mut [&mut [i32]]) {
+    dense_i8_inputs_at(Level::detect(), inputs, weights, bias, sums);
 }
 
 /// [`dense_u8_inputs`] at `level` (for tests and benchmarks).
@@ -143,19 +167,55 @@ pub fn dense_u8_inputs_at(
     bias: &[u8],
     sums: &mut [&mut [i32]],
 ) {
+    dense_inputs_at(level, inputs, false, weights, bias, sums);
+}
+
+/// [`dense_i8_inputs`] at `level` (for tests and benchmarks).
+#[inline]
+pub fn dense_i8_inputs_at(
+    level: Level,
+    inputs: &[&[i8]],
+    weights: &[u8],
+    bias: &[u8],
+    sums: &mut [&mut [i32]],
+) {
+    // As bytes: two's complement, which the kernels read back as signed.
+    let mut bytes: [&[u8]; MANY] = [&[]; MANY];
+    for (inputs, sums) in inputs.chunks(MANY).zip(sums.chunks_mut(MANY)) {
+        for (bytes, input) in bytes.iter_mut().zip(inputs) {
+            *bytes = bytemuck::cast_slice(input);
+        }
+        let bytes = bytes.get(..inputs.len()).unwrap_or_default();
+        dense_inputs_at(level, bytes, true, weights, bias, sums);
+    }
+}
+
+/// Inputs per call of the many-inputs kernel, in [`dense_i8_inputs_at`].
+const MANY: usize = 64;
+
+fn dense_inputs_at(
+    level: Level,
+    inputs: &[&[u8]],
+    signed: bool,
+    weights: &[u8],
+    bias: &[u8],
+    sums: &mut [&mut [i32]],
+) {
     let done = match level {
-        Level::Avx512Vnni => vnni::dense_u8_inputs(inputs, weights, bias, sums),
+        Level::Avx512Vnni => vnni::dense_inputs(inputs, signed, weights, bias, sums),
         _ => 0,
     };
+    if done > 0 {
+        return;
+    }
+    let sign = if signed { 0x80 } else { 0 };
     for (input, sums) in inputs.iter().zip(sums.iter_mut()) {
         let outputs = sums.len();
-        if done < outputs {
-            let rows = super::column_window(weights, outputs, done..outputs);
-            let input = input.iter().map(|&x| i16::from(x));
-            let bias = bias.get(done * 4..).unwrap_or_default();
-            let rest = sums.get_mut(done..).unwrap_or_default();
-            dense_int8_rows_at(level, input, rows, bias, rest);
-        }
+        let rows = super::column_window(weights, outputs, 0..outputs);
+        let input = input
+            .iter()
+            .map(move |&byte| i16::from(byte ^ sign) - i16::from(sign));
+        dense_int8_rows_at(level, input, rows, bias, sums);
     }
 }
 
