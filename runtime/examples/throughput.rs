@@ -3,8 +3,11 @@
 //! has, rounds interleaved so that a loaded machine slows every configuration alike.
 //!
 //! ```text
-//! cargo run --release -p tinymlp --example throughput -- MODEL IDX_IMAGES [ROUNDS]
+//! cargo run --release -p tinymlp --example throughput -- MODEL IDX_IMAGES [ROUNDS [ONLY]]
 //! ```
+//!
+//! With `ONLY` (for profiling), only the configurations whose `name level threads` contains
+//! it run, e.g. `"batch Avx512Vnni 1"`.
 //!
 //! Prints one JSON object per configuration and line: `name`, `threads`, `level`, the
 //! median and every round's wall-clock milliseconds for the whole set, the median of the
@@ -24,9 +27,10 @@ type Single = Int8Scratch<512, 10>;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [model_path, images_path, rest @ ..] = args.as_slice() else {
-        return Err("usage: throughput MODEL IDX_IMAGES [ROUNDS]".into());
+        return Err("usage: throughput MODEL IDX_IMAGES [ROUNDS [ONLY]]".into());
     };
     let rounds: usize = rest.first().map_or(Ok(5), |r| r.parse())?;
+    let only = rest.get(1).map_or("", String::as_str);
     let blob = std::fs::read(model_path)?;
     let model = Model::from_bytes(&blob).map_err(|e| format!("{model_path}: {e}"))?;
     let idx = std::fs::read(images_path)?;
@@ -38,7 +42,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("{images_path}: images are not {} pixels", model.input_len()).into());
     }
 
-    let configurations = configurations();
+    let configurations: Vec<Configuration> = configurations()
+        .into_iter()
+        .filter(|c| format!("{} {:?} {}", c.name, c.level, c.threads).contains(only))
+        .collect();
     let mut times = vec![Vec::new(); configurations.len()];
     let mut cpu_times = vec![Vec::new(); configurations.len()];
     let mut sums = vec![None; configurations.len()];

@@ -194,7 +194,8 @@ fn dense_inputs_with_vnni(
     // Scratch on the stack (about 40 KB): a panel of interleaved weights, and for each input
     // its non-zero groups of four within the panel's rows.
     let mut panel = [[_mm512_setzero_si512(); 4]; PANEL];
-    let mut lists = [[(0u8, 0i32); PANEL]; GROUP];
+    // One slot more than a panel has groups: the branch-free write after the last one.
+    let mut lists = [[(0u8, 0i32); PANEL + 1]; GROUP];
     let mut lengths = [0usize; GROUP];
     for (inputs, sums) in inputs.chunks(GROUP).zip(sums.chunks_mut(GROUP)) {
         for sums in sums.iter_mut() {
@@ -207,9 +208,17 @@ fn dense_inputs_with_vnni(
             // those weights are interleaved, only those products summed.
             let mut used = [false; PANEL];
             for ((input, list), length) in inputs.iter().zip(&mut lists).zip(&mut lengths) {
+                let bytes = input.get(first_quad * 4..).unwrap_or_default();
+                let (whole, rest) = bytes.as_chunks::<4>();
+                let last = (!rest.is_empty()).then(|| four_bytes(rest, 0, flip));
+                let words = whole
+                    .iter()
+                    .map(|&word| i32::from_le_bytes(word))
+                    .chain(last)
+                    .map(|word| word ^ flip);
                 let mut len = 0;
-                for (quad, used) in used.iter_mut().take(panel_quads).enumerate() {
-                    let word = four_bytes(input, (first_quad + quad) * 4, flip) ^ flip;
+                for (quad, (used, word)) in used.iter_mut().zip(words).enumerate() {
+                    // Branch-free: every group is written, only a non-zero one kept.
                     if let Some(slot) = list.get_mut(len) {
                         *slot = (quad as u8, word);
                     }
