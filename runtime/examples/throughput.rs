@@ -57,7 +57,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             times[index].push(start.elapsed().as_secs_f64() * 1e3);
             cpu_times[index].push(cpu_ns as f64 / 1e6);
             if *sums[index].get_or_insert(sum) != sum {
-                return Err(format!("{}: another answer in another round", configuration.name).into());
+                return Err(
+                    format!("{}: another answer in another round", configuration.name).into(),
+                );
             }
         }
     }
@@ -67,7 +69,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         configurations.iter().zip(times).zip(cpu_times).zip(sums)
     {
         if sum != first {
-            return Err(format!("{}: class sum {sum:?} differs from {first:?}", configuration.name).into());
+            return Err(format!(
+                "{}: class sum {sum:?} differs from {first:?}",
+                configuration.name
+            )
+            .into());
         }
         let rounds: Vec<String> = times.iter().map(|t| format!("{t:.3}")).collect();
         times.sort_by(f64::total_cmp);
@@ -190,7 +196,9 @@ impl Configuration {
         let mut sum = 0;
         if self.batch {
             let mut scratch = Box::new(Batch::new());
-            model.predict_batch(pixels, &mut *scratch, |_, prediction| sum += prediction.class)?;
+            model.predict_batch(pixels, &mut *scratch, |_, prediction| {
+                sum += prediction.class
+            })?;
         } else {
             let mut scratch = Box::new(Single::new());
             for input in pixels.chunks_exact(model.input_len()) {

@@ -139,7 +139,11 @@ impl<const WIDTH: usize, const CLASSES: usize, const INPUTS: usize> private::Sea
                         raw,
                         ..
                     } = buffers;
-                    let out = if is_last { &mut **raw } else { &mut **accumulators };
+                    let out = if is_last {
+                        &mut **raw
+                    } else {
+                        &mut **accumulators
+                    };
                     let capacity = out.len();
                     *sums = out
                         .get_mut(..outputs)
@@ -150,7 +154,9 @@ impl<const WIDTH: usize, const CLASSES: usize, const INPUTS: usize> private::Sea
                 let sums = sums.get_mut(..count).unwrap_or_default();
                 if index == 0 {
                     let images: [&[u8]; INPUTS] = core::array::from_fn(|i| {
-                        block.get(i * input_len..(i + 1) * input_len).unwrap_or_default()
+                        block
+                            .get(i * input_len..(i + 1) * input_len)
+                            .unwrap_or_default()
                     });
                     let images = images.get(..count).unwrap_or_default();
                     kernels::dense_u8_inputs(images, params.weights, params.bias, sums);
@@ -163,9 +169,15 @@ impl<const WIDTH: usize, const CLASSES: usize, const INPUTS: usize> private::Sea
                 }
                 let requantization = params.requantization.as_ref().ok_or(UNREACHABLE)?;
                 for buffers in buffers.iter_mut() {
-                    let next = if index % 2 == 0 { &mut *buffers.ping } else { &mut *buffers.pong };
+                    let next = if index % 2 == 0 {
+                        &mut *buffers.ping
+                    } else {
+                        &mut *buffers.pong
+                    };
                     let sums = buffers.accumulators.get(..outputs).unwrap_or_default();
-                    let next = next.get_mut(..outputs).ok_or_else(|| too_small(outputs, WIDTH))?;
+                    let next = next
+                        .get_mut(..outputs)
+                        .ok_or_else(|| too_small(outputs, WIDTH))?;
                     forward::requantize(sums, requantization, 0..outputs, layer.activation, next);
                 }
             }

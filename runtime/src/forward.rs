@@ -217,6 +217,13 @@ fn int8_affine(
         .bias
         .get(columns.start * 4..columns.end * 4)
         .unwrap_or_default();
+    // x86-64: a whole layer of pixels gathers its non-zero inputs eight pixels at a time
+    // (most words of an image are zero) rather than through the generic front end.
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    if activations.is_none() && columns == (0..outputs) {
+        kernels::x86::dense_pixels(pixels, params.weights, bias, sums);
+        return;
+    }
     // Both kinds of input go through one instance of the kernel (it is most of the code):
     // pixels as they are, int8 activations as their two's-complement bytes with the sign bit
     // flipped and 128 taken off again, which gives back the value.

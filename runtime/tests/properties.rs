@@ -400,6 +400,7 @@ type I8InputsKernel = fn(&[&[i8]], &[u8], &[u8], &mut [&mut [i32]]);
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod x86_u8_inputs {
     use super::*;
+    use tinymlp::kernels::x86::{dense_pixels_at, Level};
 
     proptest! {
         // Large cases (up to 40 inputs of 300 by 200): fewer of them.
@@ -427,6 +428,14 @@ mod x86_u8_inputs {
                 let mut sums: Vec<&mut [i32]> = got.iter_mut().map(Vec::as_mut_slice).collect();
                 kernel(&slices, &weights, &bias, &mut sums);
                 prop_assert_eq!(&got, &expected);
+            }
+            // One input at a time, as `predict` runs the first layer.
+            for level in [Level::Sse2, Level::Avx2, Level::Avx512Vnni] {
+                for (input, expected) in inputs.iter().zip(&expected) {
+                    let mut got = vec![-1; outputs];
+                    dense_pixels_at(level, input, &weights, &bias, &mut got);
+                    prop_assert_eq!(&got, expected);
+                }
             }
         }
 

@@ -69,21 +69,20 @@ const PANEL: usize = 64;
 /// this CPU lacks VNNI or the inputs fit neither `0..=255` nor `-128..=127`, and for the
 /// outputs past the last whole block of 64.
 pub(super) fn accumulate(rows: &[(i16, &[u8])], out: &mut [i32]) {
-    let offset = if rows.iter().all(|&(x, _)| (0..=255).contains(&x)) {
-        Some(0)
-    } else if rows.iter().all(|&(x, _)| (-128..=127).contains(&x)) {
-        Some(128)
-    } else {
-        None
+    if out.len() < BLOCK || rows.is_empty() || !Level::Avx512Vnni.is_available() {
+        return super::avx2::accumulate(rows, out);
+    }
+    let (low, high) = rows
+        .iter()
+        .fold((0, 0), |(low, high), &(x, _)| (x.min(low), x.max(high)));
+    let offset = match (low, high) {
+        (0.., ..=255) => 0,
+        (-128.., ..=127) => 128,
+        _ => return super::avx2::accumulate(rows, out),
     };
-    let done = match offset {
-        Some(offset) if Level::Avx512Vnni.is_available() && !rows.is_empty() => {
-            // SAFETY: CPUID reported AVX-512 F, BW and VNNI (and the OS saves the ZMM
-            // registers), just checked.
-            unsafe { accumulate_with_vnni(rows, offset, out) }
-        }
-        _ => 0,
-    };
+    // SAFETY: CPUID reported AVX-512 F, BW and VNNI (and the OS saves the ZMM registers),
+    // just checked.
+    let done = unsafe { accumulate_with_vnni(rows, offset, out) };
     if done == out.len() {
         return;
     }
@@ -238,7 +237,8 @@ fn dense_inputs_with_vnni(
                             let at = (first_row + r) * outputs + start;
                             weights.get(at..at + width).unwrap_or_default()
                         });
-                        *weights_of_quad = in_order(interleave(rows.map(|row| padded_sixty_four(row))));
+                        *weights_of_quad =
+                            in_order(interleave(rows.map(|row| padded_sixty_four(row))));
                     }
                 }
                 for ((sums, list), &length) in sums.iter_mut().zip(&lists).zip(&lengths) {
