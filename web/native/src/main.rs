@@ -18,9 +18,9 @@ use std::time::Instant;
 use anyhow::{bail, ensure, Context, Result};
 use tinymlp::fixed_point::quantize_multiplier;
 use tinymlp::{
-    Activation, DenseLayer, F32Params, F32Scratch, Header, InputSpec, Int8Params, Int8Scratch,
-    Model, ModelDef, OutputDigest, ParamKind, Params, Quantization, RawOutputs, Requantization,
-    CRC, MAX_WIDTH,
+    Activation, DenseLayer, F32Params, F32Scratch, Header, InputSpec, Int8BatchScratch, Int8Params,
+    Int8Scratch, Model, ModelDef, OutputDigest, ParamKind, Params, Prediction, Quantization,
+    RawOutputs, Requantization, CRC, MAX_WIDTH,
 };
 
 /// The scratch sizes of the MNIST 784-512-10 model (and any model no wider).
@@ -92,28 +92,34 @@ fn read_labels(path: &str) -> Result<Vec<u8>> {
     Ok(bytes[8..].to_vec())
 }
 
-/// Classifies every image; prints the classes, the runtime's [`OutputDigest`] and a CRC-32C
+/// Classifies every image (in one `predict_batch` call); prints the classes, the runtime's [`OutputDigest`] and a CRC-32C
 /// of all probabilities (as little-endian f32 bits) as JSON.
 fn digest(blob: &str, images: &str, labels: Option<&str>) -> Result<()> {
     let bytes = read(blob)?;
     let model = Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{blob}: {e}"))?;
     let images = read_images(images)?;
-    let mut int8 = Int8Scratch::<WIDTH, CLASSES>::new();
-    let mut f32 = F32Scratch::<WIDTH, CLASSES>::new();
+    let pixels = images.concat();
     let mut outputs = OutputDigest::new();
     let mut probabilities = CRC.digest();
     let mut classes = Vec::with_capacity(images.len());
-    for image in &images {
-        let prediction = match model.kind() {
-            ParamKind::Int8 => model.predict(image, &mut int8),
-            ParamKind::F32 => model.predict(image, &mut f32),
-        }?;
+    // The batch API, as a host program that scores a data set would call it.
+    let mut each = |_: usize, prediction: Prediction<'_>| {
         outputs.add(&prediction);
         for p in prediction.probabilities {
             probabilities.update(&p.to_bits().to_le_bytes());
         }
         classes.push(prediction.class);
-    }
+    };
+    match model.kind() {
+        ParamKind::Int8 => {
+            let mut scratch = Box::new(Int8BatchScratch::<WIDTH, CLASSES>::new());
+            model.predict_batch(&pixels, &mut *scratch, &mut each)
+        }
+        ParamKind::F32 => {
+            let mut scratch = Box::new(F32Scratch::<WIDTH, CLASSES>::new());
+            model.predict_batch(&pixels, &mut *scratch, &mut each)
+        }
+    }?;
     let correct = match labels {
         Some(path) => {
             let labels = read_labels(path)?;
