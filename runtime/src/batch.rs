@@ -49,7 +49,7 @@ impl<S: Scratch> private::SealedBatch for S {
         each: &mut F,
     ) -> Result<()> {
         for (index, pixels) in pixels.chunks_exact(input_len).enumerate() {
-            each(index, forward::run(layers, input, pixels, self.buffers())?);
+            each(index, forward::run(layers, input, pixels, self)?);
         }
         Ok(())
     }

@@ -10,22 +10,30 @@ use crate::format::{
 use crate::kernels;
 use crate::prediction::{Prediction, RawOutputs};
 use crate::scratch::private::{Buffers, F32Buffers, Int8Buffers};
+use crate::scratch::Scratch;
 use crate::softmax::{argmax, softmax_in_place};
 
-/// Runs `layers` (validated, see [`crate::Model`]) on `pixels` in `buffers`.
-pub(crate) fn run<'s>(
+/// Runs `layers` (validated, see [`crate::Model`]) on `pixels` in `scratch`.
+///
+/// Generic, and the passes below `#[inline(always)]`: the forward pass and the kernels are
+/// compiled where `predict` is instantiated, at that crate's `opt-level` (the web module
+/// builds them at 3 and the rest for size), and only the pass of the scratch's kind (an
+/// int8-only program links no f32 pass).
+#[inline]
+pub(crate) fn run<'s, S: Scratch>(
     layers: &[DenseLayer<'_>],
     input: &InputSpec,
     pixels: &[u8],
-    buffers: Buffers<'s>,
+    scratch: &'s mut S,
 ) -> Result<Prediction<'s>> {
-    match buffers {
+    match scratch.buffers() {
         Buffers::Int8(buffers) => int8(layers, pixels, buffers),
         Buffers::F32(buffers) => f32(layers, input, pixels, buffers),
     }
 }
 
 /// The int8 forward pass.
+#[inline(always)]
 fn int8<'s>(
     layers: &[DenseLayer<'_>],
     pixels: &[u8],
@@ -75,6 +83,7 @@ fn int8<'s>(
 
 /// The prediction from the last int8 layer's `sums`: logits, class and softmax (in
 /// `probabilities`).
+#[inline]
 pub(crate) fn int8_prediction<'s>(
     params: &Int8Params<'_>,
     sums: &'s [i32],
@@ -100,6 +109,7 @@ pub(crate) fn int8_prediction<'s>(
 }
 
 /// The f32 forward pass.
+#[inline(always)]
 fn f32<'s>(
     layers: &[DenseLayer<'_>],
     input: &InputSpec,

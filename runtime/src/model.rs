@@ -141,7 +141,7 @@ impl<'a> Model<'a> {
                 found: u32::try_from(pixels.len()).unwrap_or(u32::MAX),
             });
         }
-        forward::run(&self.layers, &self.input, pixels, scratch.buffers())
+        forward::run(&self.layers, &self.input, pixels, scratch)
     }
 
     /// Classifies many inputs in one call: `pixels` holds them one after the other

@@ -14,6 +14,7 @@
 //! Every kernel is total: mismatched slice lengths make it compute over the common prefix,
 //! never panic. The model loader guarantees the lengths match.
 
+pub mod check;
 #[cfg(all(
     target_arch = "arm",
     target_endian = "little",
