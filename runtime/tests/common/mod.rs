@@ -3,8 +3,6 @@
 //! quantizer that turns a float model into an int8 one.
 #![allow(dead_code)] // each test file uses its own part
 
-pub mod fuzz;
-
 use tinymlp::{
     fixed_point::quantize_multiplier, Activation, DenseLayer, F32Params, Header, InputSpec,
     Int8Params, ModelDef, Params, Quantization, Requantization,

@@ -146,14 +146,6 @@ fn digest(blob: &str, images: &str, labels: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// How the fuzz target reads an input (`runtime/tests/common/fuzz.rs`: a mode byte, then a
-/// blob, sealed here for odd modes), included as the fuzz target itself includes it, so that
-/// the corpus replays here exactly as the fuzzer ran it.
-#[allow(dead_code)]
-mod fuzz {
-    include!("../../../runtime/tests/common/fuzz.rs");
-}
-
 /// The largest scratch buffers, as in the wasm module: they run every valid model.
 type LargestInt8 = Int8Scratch<{ MAX_WIDTH as usize }, { MAX_WIDTH as usize }>;
 type LargestF32 = F32Scratch<{ MAX_WIDTH as usize }, { MAX_WIDTH as usize }>;
@@ -178,7 +170,9 @@ fn corpus(dir: &str) -> Result<()> {
             continue;
         };
         let blob = if mode & 1 == 1 {
-            fuzz::seal(rest)
+            // As the fuzz target reads an input (`tinymlp-fuzz-case`), so that the corpus
+            // replays here exactly as the fuzzer ran it.
+            tinymlp_fuzz_case::seal(rest)
         } else {
             rest.to_vec()
         };

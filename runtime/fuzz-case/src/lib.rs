@@ -1,6 +1,7 @@
-// The one function the fuzz target (`fuzz/fuzz_targets/loader.rs`, by `include!`) and the
-// stable corpus replay test (`tests/fuzz_corpus.rs`) both call. Self-contained on purpose:
-// it may use only `tinymlp` and `std`.
+//! How the loader fuzz target reads an input: the one function the fuzz target
+//! (`fuzz/fuzz_targets/loader.rs`), the stable corpus replay test (`tests/fuzz_corpus.rs`)
+//! and the web tests' native helper (`web/native`, which replays the corpus for the wasm
+//! module) all call. It uses only `tinymlp` and `std`.
 
 /// Feeds one fuzz input to [`tinymlp::Model::from_bytes`] and, when the blob loads, to
 /// `predict` with both scratch kinds, checking what must hold of any prediction.
