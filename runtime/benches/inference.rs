@@ -49,7 +49,7 @@ fn images() -> (Vec<Vec<u8>>, &'static str) {
             );
         }
     }
-    let mut rng = common::SplitMix64(2024);
+    let mut rng = common::Random::new(2024);
     let images = (0..IMAGES)
         .map(|_| {
             let mut image = vec![0u8; PIXELS];

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{random_float_model, row_input, SplitMix64};
+use common::{random_float_model, row_input, Random};
 use proptest::prelude::*;
 use tinymlp::{
     BatchScratch, Error, F32Scratch, Int8BatchScratch, Int8Scratch, Model, Prediction, RawOutputs,
@@ -160,7 +160,7 @@ fn model_and_inputs() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
             let mut widths = hidden;
             widths.push(classes);
             let float = random_float_model(row_input(input_len), &widths, seed);
-            let mut rng = SplitMix64(seed ^ 0x5eed);
+            let mut rng = Random::new(seed ^ 0x5eed);
             let mut pixel = || match rng.next_u64() % 3 {
                 0 => 0,
                 _ => rng.next_u64() as u8,

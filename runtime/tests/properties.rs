@@ -12,7 +12,7 @@ mod common;
 
 use common::{
     f32_bytes, i32_bytes, i8_bytes, random_float_model, FloatModel, OwnedLayer, OwnedModel,
-    OwnedParams, OwnedRequantization, SplitMix64,
+    OwnedParams, OwnedRequantization, Random,
 };
 use proptest::prelude::*;
 use tinymlp::{
@@ -506,7 +506,7 @@ fn float_model() -> impl Strategy<Value = (FloatModel, Vec<Vec<u8>>)> {
     )
         .prop_map(|(input, widths, seed)| {
             let model = random_float_model(input, &widths, seed);
-            let mut rng = SplitMix64(seed ^ 0x1234_5678);
+            let mut rng = Random::new(seed ^ 0x1234_5678);
             let inputs = (0..4)
                 .map(|_| {
                     (0..input.len())
@@ -740,7 +740,7 @@ fn raw_int8_model() -> impl Strategy<Value = (OwnedModel, Vec<Vec<u8>>)> {
         any::<u64>(),
     )
         .prop_map(|(input, widths, seed)| {
-            let mut rng = SplitMix64(seed);
+            let mut rng = Random::new(seed);
             let mut quantization = Quantization {
                 scale: input.scale,
                 zero_point: i32::from(input.zero_point),

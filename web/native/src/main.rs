@@ -16,6 +16,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
+use rand_xoshiro::rand_core::{Rng as _, SeedableRng as _};
+use rand_xoshiro::Xoshiro256PlusPlus;
 use tinymlp::fixed_point::quantize_multiplier;
 use tinymlp::{
     Activation, DenseLayer, F32Params, F32Scratch, Header, InputSpec, Int8BatchScratch, Int8Params,
@@ -274,7 +276,7 @@ fn bench(blob: &str, images: &str, count: usize, rounds: usize) -> Result<()> {
 
 /// A deterministic random-weights 784-512-10 model, for developing without the trained one.
 fn random_blob(out: &str, kind: &str, seed: u64) -> Result<()> {
-    let mut rng = XorShift(seed.max(1));
+    let mut rng = Seeded(Xoshiro256PlusPlus::seed_from_u64(seed));
     let (inputs, hidden, classes) = (784u32, 512u32, 10u32);
     let input = InputSpec {
         width: 28,
@@ -285,7 +287,7 @@ fn random_blob(out: &str, kind: &str, seed: u64) -> Result<()> {
     };
     let blob = match kind {
         "int8" => {
-            let weights = |rng: &mut XorShift, n: u32| -> Vec<u8> {
+            let weights = |rng: &mut Seeded, n: u32| -> Vec<u8> {
                 (0..n)
                     .map(|_| (rng.below(255) as i32 - 127) as i8 as u8)
                     .collect()
@@ -405,15 +407,12 @@ fn encode(input: InputSpec, classes: u32, layers: &[DenseLayer<'_>]) -> Result<V
     Ok(blob)
 }
 
-/// xorshift64: reproducible weights without a dependency.
-struct XorShift(u64);
+/// Reproducible weights from a seed (xoshiro256++).
+struct Seeded(Xoshiro256PlusPlus);
 
-impl XorShift {
+impl Seeded {
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+        self.0.next_u64()
     }
 
     fn below(&mut self, n: u64) -> u64 {
