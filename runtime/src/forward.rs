@@ -230,9 +230,15 @@ fn int8_affine(
     // x86-64: a whole layer of pixels gathers its non-zero inputs eight pixels at a time
     // (most words of an image are zero) rather than through the generic front end.
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    if activations.is_none() && columns == (0..outputs) {
-        kernels::x86::dense_pixels(pixels, params.weights, bias, sums);
-        return;
+    if columns == (0..outputs) {
+        match activations {
+            None => return kernels::x86::dense_pixels(pixels, params.weights, bias, sums),
+            // A narrow layer over activations (the classes): its own VNNI kernel.
+            Some(x) if outputs <= 16 => {
+                return kernels::x86::dense_narrow_i8(x, params.weights, bias, sums)
+            }
+            Some(_) => {}
+        }
     }
     // Both kinds of input go through one instance of the kernel (it is most of the code):
     // pixels as they are, int8 activations as their two's-complement bytes with the sign bit

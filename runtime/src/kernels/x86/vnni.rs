@@ -32,9 +32,10 @@
 #![allow(unsafe_code)]
 
 use core::arch::x86_64::{
-    __m512i, _mm512_add_epi32, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_set1_epi32,
-    _mm512_setzero_si512, _mm512_shuffle_i32x4, _mm512_storeu_si512, _mm512_sub_epi32,
-    _mm512_unpackhi_epi16, _mm512_unpackhi_epi8, _mm512_unpacklo_epi16, _mm512_unpacklo_epi8,
+    __m512i, _mm512_add_epi32, _mm512_dpbusd_epi32, _mm512_loadu_si512,
+    _mm512_maskz_permutexvar_epi8, _mm512_set1_epi32, _mm512_setzero_si512, _mm512_shuffle_i32x4,
+    _mm512_storeu_si512, _mm512_sub_epi32, _mm512_unpackhi_epi16, _mm512_unpackhi_epi8,
+    _mm512_unpacklo_epi16, _mm512_unpacklo_epi8,
 };
 
 use super::{Level, BATCH};
@@ -92,6 +93,72 @@ pub(super) fn accumulate(rows: &[(i16, &[u8])], out: &mut [i32]) {
     }
     let shifted = shifted.get(..rows.len()).unwrap_or_default();
     super::avx2::accumulate(shifted, out.get_mut(done..).unwrap_or_default());
+}
+
+/// The sums of a layer of at most 16 outputs over int8 inputs (`x`, raw), `out.len()`
+/// outputs: `out[k] = bias[k] + Σ_j x[j] · W[j][k]`. Returns false, having written nothing,
+/// where this CPU lacks VNNI or VBMI or the shapes disagree.
+///
+/// Four rows of such a layer are at most 64 contiguous bytes: one load and one `vpermb`
+/// (AVX-512 VBMI) give the `[w0[k], w1[k], w2[k], w3[k]]` quads `vpdpbusd` wants, where the
+/// AVX2 kernel walks 8 outputs per register and the rest one at a time.
+pub(super) fn dense_narrow(x: &[i8], weights: &[u8], bias: &[u8], out: &mut [i32]) -> bool {
+    let outputs = out.len();
+    if !(1..=16).contains(&outputs)
+        || weights.len() != x.len() * outputs
+        || bias.len() != outputs * 4
+        || !Level::Avx512Vnni.is_available()
+        || !super::vbmi_detected()
+    {
+        return false;
+    }
+    // SAFETY: CPUID reported AVX-512 F, BW, VNNI and VBMI (and the OS saves the ZMM
+    // registers), just checked.
+    unsafe { dense_narrow_with_vnni(x, weights, bias, out) };
+    true
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vbmi")]
+fn dense_narrow_with_vnni(x: &[i8], weights: &[u8], bias: &[u8], out: &mut [i32]) {
+    let outputs = out.len();
+    // Byte `4k + r` of a quad register is row `r`'s weight `k`: at `r · outputs + k` in the
+    // four rows' bytes; lanes past the outputs are zeroed by the mask.
+    let mut index = [0u8; 64];
+    let mut mask = 0u64;
+    for (k, lane) in index.chunks_exact_mut(4).enumerate().take(outputs) {
+        for (r, byte) in lane.iter_mut().enumerate() {
+            *byte = (r * outputs + k) as u8;
+            mask |= 1 << (4 * k + r);
+        }
+    }
+    let index = sixty_four(&index, 0);
+    let offsets = _mm512_set1_epi32(0x8080_8080_u32 as i32);
+    let (mut sums, mut taken) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+    let quad_bytes = 4 * outputs;
+    let (quads, rest) = x.as_chunks::<4>();
+    let mut last = [-128i8; 4];
+    for (slot, &value) in last.iter_mut().zip(rest) {
+        *slot = value;
+    }
+    let tail = (!rest.is_empty()).then_some(&last);
+    for (q, quad) in quads.iter().chain(tail).enumerate() {
+        let rows = weights.get(q * quad_bytes..).unwrap_or_default();
+        let weights = _mm512_maskz_permutexvar_epi8(mask, index, padded_sixty_four(rows));
+        // `x + 128` as bytes: the sign bit flipped.
+        let word = i32::from_le_bytes(quad.map(|v| v as u8 ^ 0x80));
+        sums = _mm512_dpbusd_epi32(sums, _mm512_set1_epi32(word), weights);
+        taken = _mm512_dpbusd_epi32(taken, offsets, weights);
+    }
+    let mut result = [0i32; 16];
+    let (result_chunk, _) = result.as_chunks_mut::<16>();
+    if let Some(result) = result_chunk.first_mut() {
+        // SAFETY: an unaligned 64-byte store into a borrowed `[i32; 16]`.
+        unsafe { _mm512_storeu_si512(result.as_mut_ptr().cast(), _mm512_sub_epi32(sums, taken)) };
+    }
+    let (bias, _) = bias.as_chunks::<4>();
+    for ((out, &sum), bias) in out.iter_mut().zip(&result).zip(bias) {
+        *out = sum.wrapping_add(i32::from_le_bytes(*bias));
+    }
 }
 
 /// Whole blocks of 64 outputs; returns how many outputs it summed. `offset` (0 or 128) is
