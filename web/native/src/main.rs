@@ -3,7 +3,8 @@
 //! ```text
 //! tinymlp-web-native digest BLOB IMAGES [LABELS]   JSON: classes, OutputDigest, probability CRC
 //! tinymlp-web-native load BLOB                     the load error's Display text, or "ok"
-//! tinymlp-web-native bench BLOB IMAGES COUNT ROUNDS  JSON: nanoseconds per inference
+//! tinymlp-web-native bench BLOB IMAGES COUNT ROUNDS [LEVEL]  JSON: nanoseconds per inference
+//!                                                  (LEVEL: sse2, avx2 or vnni caps the x86 kernels)
 //! tinymlp-web-native random-blob OUT (int8|f32) SEED  a random-weights 784-512-10 model
 //! tinymlp-web-native corpus DIR                    JSON: the fuzz corpus's blobs and answers
 //! ```
@@ -53,16 +54,38 @@ fn run(args: &[String]) -> Result<()> {
             }
             Ok(())
         }
-        ["bench", blob, images, count, rounds] => {
+        ["bench", blob, images, count, rounds, level @ ..] if level.len() <= 1 => {
+            cap_level(level.first().copied())?;
             bench(blob, images, count.parse()?, rounds.parse()?)
         }
         ["random-blob", out, kind, seed] => random_blob(out, kind, seed.parse()?),
         ["corpus", dir] => corpus(dir),
         _ => bail!(
             "usage: digest BLOB IMAGES [LABELS] | load BLOB | bench BLOB IMAGES COUNT ROUNDS \
-             | random-blob OUT (int8|f32) SEED | corpus DIR"
+             [sse2|avx2|vnni] | random-blob OUT (int8|f32) SEED | corpus DIR"
         ),
     }
+}
+
+/// Caps the x86-64 kernel level for the rest of the process (a comparison at AVX2 on a CPU
+/// with AVX-512 VNNI); elsewhere only no cap is accepted.
+fn cap_level(level: Option<&str>) -> Result<()> {
+    let Some(level) = level else {
+        return Ok(());
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        use tinymlp::kernels::x86::Level;
+        match level {
+            "sse2" => Level::Sse2.cap(),
+            "avx2" => Level::Avx2.cap(),
+            "vnni" => Level::Avx512Vnni.cap(),
+            _ => bail!("level must be sse2, avx2 or vnni, not {level}"),
+        }
+        Ok(())
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    bail!("kernel levels are x86-64's; this is another target ({level})")
 }
 
 fn read(path: &str) -> Result<Vec<u8>> {
