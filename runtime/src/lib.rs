@@ -4,7 +4,9 @@
 //! A model is a blob (see `FORMAT.md`) written by the tinymlp trainer or any program that
 //! follows the format. [`Model::from_bytes`] validates it once, borrowing every weight from
 //! the blob; [`Model::predict`] then classifies raw `u8` pixels in a caller-owned scratch
-//! buffer whose size is fixed at compile time.
+//! buffer whose size is fixed at compile time; [`Model::predict_batch`] classifies many
+//! inputs in one call (bit for bit the same), faster on a host with an
+//! [`Int8BatchScratch`].
 //!
 //! ```
 //! use tinymlp::{Activation, DenseLayer, F32Params, Header, InputSpec, Model, ModelDef, Params};
