@@ -397,6 +397,24 @@ type U8InputsKernel = fn(&[&[u8]], &[u8], &[u8], &mut [&mut [i32]]);
 /// A kernel that sums one layer for several int8 inputs.
 type I8InputsKernel = fn(&[&[i8]], &[u8], &[u8], &mut [&mut [i32]]);
 
+/// The reference kernel's sums of each input.
+fn reference_sums<T: Copy + Into<i16>>(
+    inputs: &[Vec<T>],
+    weights: &[u8],
+    bias: &[u8],
+    outputs: usize,
+) -> Vec<Vec<i32>> {
+    inputs
+        .iter()
+        .map(|input| {
+            let mut sums = vec![0; outputs];
+            let input = input.iter().map(|&x| x.into());
+            tinymlp::kernels::reference::dense_int8(input, weights, bias, &mut sums);
+            sums
+        })
+        .collect()
+}
+
 /// The many-inputs kernel at every level against the reference kernel, input by input.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod x86_u8_inputs {
@@ -410,15 +428,7 @@ mod x86_u8_inputs {
         #[test]
         fn dense_u8_inputs_matches_reference((outputs, inputs, weights, bias) in u8_inputs_operands()) {
             let slices: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
-            let expected: Vec<Vec<i32>> = inputs
-                .iter()
-                .map(|input| {
-                    let mut sums = vec![0; outputs];
-                    let input = input.iter().map(|&x| i16::from(x));
-                    tinymlp::kernels::reference::dense_int8(input, &weights, &bias, &mut sums);
-                    sums
-                })
-                .collect();
+            let expected = reference_sums(&inputs, &weights, &bias, outputs);
             let kernels: [U8InputsKernel; 3] = [
                 crate::x86_levels::sse2::dense_u8_inputs,
                 crate::x86_levels::avx2::dense_u8_inputs,
@@ -448,15 +458,7 @@ mod x86_u8_inputs {
                 .map(|input| input.iter().map(|&b| if b == 0 { -128 } else { b as i8 }).collect())
                 .collect();
             let slices: Vec<&[i8]> = inputs.iter().map(Vec::as_slice).collect();
-            let expected: Vec<Vec<i32>> = inputs
-                .iter()
-                .map(|input| {
-                    let mut sums = vec![0; outputs];
-                    let input = input.iter().map(|&x| i16::from(x));
-                    tinymlp::kernels::reference::dense_int8(input, &weights, &bias, &mut sums);
-                    sums
-                })
-                .collect();
+            let expected = reference_sums(&inputs, &weights, &bias, outputs);
             // One input at a time, as `predict` runs a narrow last layer.
             if outputs <= 16 {
                 for level in [Level::Sse2, Level::Avx2, Level::Avx512Vnni] {

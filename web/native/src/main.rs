@@ -210,12 +210,7 @@ fn corpus(dir: &str) -> Result<()> {
         match Model::from_bytes(&blob) {
             Err(error) => entry += &format!(",\"load\":{}", json_string(&error.to_string())),
             Ok(model) => {
-                let pixels: Vec<u8> = data
-                    .iter()
-                    .copied()
-                    .cycle()
-                    .take(model.input_len())
-                    .collect();
+                let pixels = tinymlp_fuzz_case::pixels_for(&data, &model);
                 let prediction = match model.kind() {
                     ParamKind::Int8 => model.predict(&pixels, &mut *int8),
                     ParamKind::F32 => model.predict(&pixels, &mut *f32),
