@@ -7,7 +7,8 @@
 //! `data/mnist/t10k-images-idx3-ubyte` when present (81 % zero pixels), else seeded
 //! MNIST-like images with the same sparsity.
 //!
-//! `cargo bench -p tinymlp --bench inference`; the PyTorch side is `pytorch_latency.py`.
+//! `cargo bench -p tinymlp --bench inference`. The side-by-side comparison with PyTorch and
+//! onnxruntime (batched and single-sample, one run) is `bench/inference.py`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -48,7 +49,7 @@ fn images() -> (Vec<Vec<u8>>, &'static str) {
             );
         }
     }
-    let mut rng = common::SplitMix64(2024);
+    let mut rng = common::Random::new(2024);
     let images = (0..IMAGES)
         .map(|_| {
             let mut image = vec![0u8; PIXELS];

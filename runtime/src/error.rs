@@ -108,6 +108,13 @@ pub enum Error {
         /// Pixels given.
         found: u32,
     },
+    /// A batch of inputs is not a whole number of inputs.
+    BatchLength {
+        /// Pixels of one input.
+        input: u32,
+        /// Pixels given.
+        found: u32,
+    },
     /// The scratch buffer is for the other parameter kind.
     ScratchKind {
         /// The model's kind.
@@ -129,110 +136,27 @@ pub enum Error {
 /// The crate's result type.
 pub type Result<T> = core::result::Result<T, Error>;
 
+/// The text is [`Error::template`] filled in: the templates are the one source of every
+/// message (the wasm module sends them to its JS side unformatted, so it links no `core::fmt`).
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Error::Truncated => f.write_str("model blob is truncated"),
-            Error::BadMagic => f.write_str("not a tinymlp model (bad magic tag)"),
-            Error::UnsupportedVersion(v) => write!(
-                f,
-                "unsupported model format version {v} (this runtime reads version {})",
-                crate::FORMAT_VERSION
-            ),
-            Error::ChecksumMismatch => f.write_str("model blob is corrupt (CRC-32 mismatch)"),
-            Error::Malformed => f.write_str("model blob is malformed (postcard decoding failed)"),
-            Error::TrailingBytes => {
-                f.write_str("model blob has trailing bytes before its checksum")
+        let (template, values) = self.template();
+        let mut values = values.into_iter();
+        let mut rest = template;
+        while let Some((text, after)) = rest.split_once('{') {
+            f.write_str(text)?;
+            let (placeholder, after) = after.split_once('}').unwrap_or((after, ""));
+            let value = values.next().unwrap_or(0);
+            match placeholder {
+                "layer" if value == u32::from(u8::MAX) => f.write_str("input")?,
+                "layer" => write!(f, "layer {value}")?,
+                "kind" if value == 0 => f.write_str("f32")?,
+                "kind" => f.write_str("int8")?,
+                _ => write!(f, "{value}")?,
             }
-            Error::NoLayers => f.write_str("model has no layers"),
-            Error::TooManyLayers(n) => write!(
-                f,
-                "model has {n} layers, more than the maximum of {}",
-                crate::MAX_LAYERS
-            ),
-            Error::WidthOutOfRange { layer, width } => write!(
-                f,
-                "{}: width {width} is outside 1..={}",
-                LayerName(layer),
-                crate::MAX_WIDTH
-            ),
-            Error::ShapeMismatch {
-                layer,
-                expected,
-                found,
-            } => write!(
-                f,
-                "{}: takes {found} inputs but the previous stage produces {expected}",
-                LayerName(layer)
-            ),
-            Error::ClassCountMismatch { classes, outputs } => write!(
-                f,
-                "model declares {classes} classes but its last layer has {outputs} outputs"
-            ),
-            Error::ParameterSize {
-                layer,
-                expected,
-                found,
-            } => write!(
-                f,
-                "{}: a parameter array holds {found} bytes, its shape needs {expected}",
-                LayerName(layer)
-            ),
-            Error::MixedParameterKinds { layer } => write!(
-                f,
-                "{}: mixes f32 and int8 parameters in one model",
-                LayerName(layer)
-            ),
-            Error::InvalidActivation { layer } => write!(
-                f,
-                "{}: softmax is only allowed on the last layer, ReLU not on the last layer",
-                LayerName(layer)
-            ),
-            Error::InvalidScale { layer } => write!(
-                f,
-                "{}: a scale is zero, negative or not finite",
-                LayerName(layer)
-            ),
-            Error::InvalidZeroPoint { layer } => {
-                write!(f, "{}: a zero point is out of range", LayerName(layer))
-            }
-            Error::QuantizationMismatch { layer } => write!(
-                f,
-                "{}: input quantization differs from the previous stage's output",
-                LayerName(layer)
-            ),
-            Error::InvalidRequantization { layer } => write!(
-                f,
-                "{}: a requantization multiplier or shift is out of range",
-                LayerName(layer)
-            ),
-            Error::RequantizationPlacement { layer } => write!(
-                f,
-                "{}: hidden int8 layers need requantization, the last layer must have none",
-                LayerName(layer)
-            ),
-            Error::NonFiniteParameter { layer } => {
-                write!(
-                    f,
-                    "{}: a weight or bias is NaN or infinite",
-                    LayerName(layer)
-                )
-            }
-            Error::InputLength { expected, found } => {
-                write!(f, "input has {found} pixels, the model expects {expected}")
-            }
-            Error::ScratchKind { model, scratch } => write!(
-                f,
-                "scratch buffer is for {scratch} models but this model is {model}"
-            ),
-            Error::ScratchTooSmall { needed, capacity } => write!(
-                f,
-                "scratch buffer holds {capacity} values, this model needs {needed}"
-            ),
-            Error::BufferTooSmall => {
-                f.write_str("output buffer is too small for the encoded model")
-            }
+            rest = after;
         }
+        f.write_str(rest)
     }
 }
 
@@ -246,8 +170,7 @@ impl Error {
     /// In the template, each `{}` stands for the next number in decimal, `{layer}` for the
     /// next number as a layer name (`input` for `u8::MAX`, else `layer N`) and `{kind}` for
     /// the next number as a parameter kind (0 `f32`, 1 `int8`). Numbers the template does not
-    /// use are 0. Filled in, the template is exactly the `Display` text (a test checks every
-    /// variant).
+    /// use are 0. `Display` is this template filled in, so the two cannot drift apart.
     pub fn template(&self) -> (&'static str, [u32; 3]) {
         let kind = |kind: ParamKind| match kind {
             ParamKind::F32 => 0,
@@ -328,6 +251,10 @@ impl Error {
                 "input has {} pixels, the model expects {}",
                 [found, expected, 0],
             ),
+            Error::BatchLength { input, found } => (
+                "batch has {} pixels, not a whole number of {}-pixel inputs",
+                [found, input, 0],
+            ),
             Error::ScratchKind { model, scratch } => (
                 "scratch buffer is for {kind} models but this model is {kind}",
                 [kind(scratch), kind(model), 0],
@@ -341,24 +268,13 @@ impl Error {
     }
 }
 
-/// Formats a layer index, with `u8::MAX` standing for the input description.
-struct LayerName(u8);
-
-impl fmt::Display for LayerName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 == u8::MAX {
-            f.write_str("input")
-        } else {
-            write!(f, "layer {}", self.0)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Fills in a [`Error::template`] as its documentation says.
+    /// Fills in a [`Error::template`] as its documentation says, written out again as the
+    /// web page's JS side does it: a check that the documented rules are the ones `Display`
+    /// follows.
     fn fill(template: &str, values: [u32; 3]) -> std::string::String {
         let mut text = std::string::String::new();
         let mut values = values.into_iter();
@@ -378,6 +294,42 @@ mod tests {
         }
         text.push_str(rest);
         text
+    }
+
+    #[test]
+    fn display_text_reads_as_written() {
+        let cases = [
+            (Error::Truncated, "model blob is truncated"),
+            (
+                Error::UnsupportedVersion(7),
+                "unsupported model format version 7 (this runtime reads version 2)",
+            ),
+            (
+                Error::WidthOutOfRange {
+                    layer: u8::MAX,
+                    width: 0,
+                },
+                "input: width 0 is outside 1..=4096",
+            ),
+            (
+                Error::ShapeMismatch {
+                    layer: 1,
+                    expected: 512,
+                    found: 513,
+                },
+                "layer 1: takes 513 inputs but the previous stage produces 512",
+            ),
+            (
+                Error::ScratchKind {
+                    model: ParamKind::F32,
+                    scratch: ParamKind::Int8,
+                },
+                "scratch buffer is for int8 models but this model is f32",
+            ),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text, "{error:?}");
+        }
     }
 
     #[test]
@@ -425,6 +377,10 @@ mod tests {
             Error::InputLength {
                 expected: 784,
                 found: u32::MAX,
+            },
+            Error::BatchLength {
+                input: 784,
+                found: 785,
             },
             Error::ScratchKind {
                 model: ParamKind::F32,

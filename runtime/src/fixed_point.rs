@@ -164,13 +164,9 @@ mod tests {
             1 << 20,
             -(1 << 20) - 7,
         ];
-        let mut seed = 0x9e37_79b9_u32;
-        let random = core::iter::repeat_with(move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed as i32
-        });
+        use rand_xoshiro::rand_core::{Rng as _, SeedableRng as _};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0x9e37_79b9);
+        let random = core::iter::repeat_with(move || rng.next_u32() as i32);
         for x in xs.into_iter().chain(random.take(2000)) {
             for m in [1 << 30, 1_077_952_640, 1_518_500_250, i32::MAX] {
                 for right in 0..=31u32 {

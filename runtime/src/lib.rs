@@ -4,7 +4,9 @@
 //! A model is a blob (see `FORMAT.md`) written by the tinymlp trainer or any program that
 //! follows the format. [`Model::from_bytes`] validates it once, borrowing every weight from
 //! the blob; [`Model::predict`] then classifies raw `u8` pixels in a caller-owned scratch
-//! buffer whose size is fixed at compile time.
+//! buffer whose size is fixed at compile time; [`Model::predict_batch`] classifies many
+//! inputs in one call (bit for bit the same), faster on a host with an
+//! [`Int8BatchScratch`].
 //!
 //! ```
 //! use tinymlp::{Activation, DenseLayer, F32Params, Header, InputSpec, Model, ModelDef, Params};
@@ -48,13 +50,15 @@
 //! # Guarantees
 //! No allocation, no panics: clippy denies `unwrap`, `expect`, `panic` and slice indexing in
 //! this crate, the loader is fuzzed, and every kind of malformed blob has a test and its own
-//! [`Error`]. No `unsafe` outside two kernels: the Cortex-M DSP kernel's inline assembly and
-//! the x86-64 kernel's one call into an SSE2 `#[target_feature]` function (checked by Miri).
+//! [`Error`]. No `unsafe` outside the target-specific kernels: the Cortex-M DSP kernel's
+//! inline assembly and the x86-64 SSE2, AVX2 and AVX-512 VNNI kernels' SIMD intrinsics and
+//! calls into their `#[target_feature]` functions (each block with a SAFETY line, run under
+//! Miri in CI where Miri implements the instructions).
 //!
-//! The minimum supported Rust version is 1.88.
+//! The minimum supported Rust version is 1.89 (AVX-512 intrinsics).
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
-// Unsafe only in `kernels::cortex_m` (inline assembly) and `kernels::x86` (one call into an
-// SSE2 function), each block with a SAFETY line; the x86 kernel runs under Miri in CI.
+// Unsafe only in `kernels::cortex_m` (inline assembly) and `kernels::x86` (intrinsics and calls
+// into `#[target_feature]` functions), each block with a SAFETY line; see the crate docs.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(
@@ -73,15 +77,19 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+mod batch;
 mod decode;
 mod error;
 pub mod fixed_point;
 mod format;
+mod forward;
 pub mod kernels;
 mod model;
+mod prediction;
 mod scratch;
 pub mod softmax;
 
+pub use batch::{BatchScratch, Int8BatchScratch};
 pub use error::{Error, Result};
 pub use format::{
     fold_input_zero_point, Activation, DenseLayer, F32Params, Header, InputSpec, Int8Params,
@@ -89,7 +97,8 @@ pub use format::{
     MAGIC, MAX_LAYERS, MAX_WIDTH,
 };
 pub use model::Model;
-pub use scratch::{F32Scratch, Int8Scratch, OutputDigest, Prediction, RawOutputs, Scratch};
+pub use prediction::{OutputDigest, Prediction, RawOutputs};
+pub use scratch::{F32Scratch, Int8Scratch, Scratch};
 
 /// The README's examples, compiled and run as doctests so they cannot rot.
 #[doc = include_str!("../README.md")]

@@ -5,8 +5,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::fuzz::fuzz_one;
 use common::{random_float_model, row_input, tiny_f32_model, tiny_int8_model, OwnedModel};
+use tinymlp_fuzz_case::fuzz_one;
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/loader")

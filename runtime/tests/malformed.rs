@@ -5,7 +5,6 @@
 
 mod common;
 
-use common::fuzz::seal;
 use common::{
     f32_bytes, i32_bytes, i8_bytes, tiny_f32_model, tiny_int8_model, OwnedLayer, OwnedModel,
     OwnedParams,
@@ -14,6 +13,7 @@ use tinymlp::{
     Activation, Error, F32Scratch, Header, Int8Scratch, Model, ParamKind, Quantization,
     FORMAT_VERSION, MAX_LAYERS, MAX_WIDTH,
 };
+use tinymlp_fuzz_case::seal;
 
 /// Offset of the fixed 4-byte length: magic (4) and the one-byte version varint.
 const LENGTH_AT: usize = 5;

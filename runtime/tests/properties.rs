@@ -12,7 +12,7 @@ mod common;
 
 use common::{
     f32_bytes, i32_bytes, i8_bytes, random_float_model, FloatModel, OwnedLayer, OwnedModel,
-    OwnedParams, OwnedRequantization, SplitMix64,
+    OwnedParams, OwnedRequantization, Random,
 };
 use proptest::prelude::*;
 use tinymlp::{
@@ -76,14 +76,20 @@ fn check_dense_f32(
     got
 }
 
-/// Random kernel operands: (inputs, outputs, centered int8 inputs with many zeros, weights,
-/// bias).
+/// Random kernel operands: (outputs, inputs with many zeros, weights, bias). The inputs are
+/// pixels (`0..=255`), int8 activations (`-128..=127`) or anything a kernel takes
+/// (`-255..=255`): the VNNI kernel takes another path for each.
 fn int8_operands() -> impl Strategy<Value = (usize, Vec<i16>, Vec<u8>, Vec<u8>)> {
     // Up to 150 inputs (over two batches of 64 non-zero rows in the x86 kernels) and up to
-    // 80 outputs (blocks of 32, 16 and 8 plus a tail).
-    (1usize..=150, 1usize..=80).prop_flat_map(|(inputs, outputs)| {
-        let value =
-            prop_oneof![3 => Just(0i16), 5 => -255i16..=255, 1 => Just(255), 1 => Just(-255)];
+    // 160 outputs (blocks of 64, 32, 16 and 8 plus a tail).
+    (1usize..=150, 1usize..=160, 0usize..3).prop_flat_map(|(inputs, outputs, range)| {
+        let (low, high): (i16, i16) = [(0, 255), (-128, 127), (-255, 255)][range];
+        let value = prop_oneof![
+            3 => Just(0i16),
+            5 => low..=high,
+            1 => Just(high),
+            1 => Just(low),
+        ];
         (
             Just(outputs),
             proptest::collection::vec(value, inputs),
@@ -299,9 +305,29 @@ mod x86_levels {
     macro_rules! at_level {
         ($name:ident, $level:expr) => {
             pub mod $name {
-                use tinymlp::kernels::x86::{dense_int8_at, requantize_at, Level};
+                use tinymlp::kernels::x86::{
+                    dense_i8_inputs_at, dense_int8_at, dense_u8_inputs_at, requantize_at, Level,
+                };
 
                 pub const LEVEL: Level = $level;
+
+                pub fn dense_u8_inputs(
+                    inputs: &[&[u8]],
+                    weights: &[u8],
+                    bias: &[u8],
+                    sums: &mut [&mut [i32]],
+                ) {
+                    dense_u8_inputs_at(LEVEL, inputs, weights, bias, sums);
+                }
+
+                pub fn dense_i8_inputs(
+                    inputs: &[&[i8]],
+                    weights: &[u8],
+                    bias: &[u8],
+                    sums: &mut [&mut [i32]],
+                ) {
+                    dense_i8_inputs_at(LEVEL, inputs, weights, bias, sums);
+                }
 
                 pub fn dense_int8<I: Iterator<Item = i16>>(
                     input: I,
@@ -327,12 +353,16 @@ mod x86_levels {
     }
     at_level!(sse2, Level::Sse2);
     at_level!(avx2, Level::Avx2);
+    at_level!(vnni, Level::Avx512Vnni);
 
     #[test]
-    fn says_whether_avx2_is_tested() {
+    fn says_whether_avx2_and_vnni_are_tested() {
         // Without AVX2 the AVX2 instances run the SSE2 code: say so rather than pass quietly.
         if !avx2::LEVEL.is_available() {
             eprintln!("this CPU has no AVX2: the x86_avx2_int8 tests ran the SSE2 kernels");
+        }
+        if !vnni::LEVEL.is_available() {
+            eprintln!("this CPU has no AVX-512 VNNI: the x86_vnni_int8 tests ran a lower level");
         }
     }
 }
@@ -341,6 +371,117 @@ mod x86_levels {
 int8_kernel_tests! {
     x86_sse2_int8 => crate::x86_levels::sse2,
     x86_avx2_int8 => crate::x86_levels::avx2,
+    x86_vnni_int8 => crate::x86_levels::vnni,
+}
+
+/// Random operands of the many-inputs kernel: (outputs, pixel inputs of one length with
+/// many zeros, weights, bias).
+fn u8_inputs_operands() -> impl Strategy<Value = (usize, Vec<Vec<u8>>, Vec<u8>, Vec<u8>)> {
+    // Up to 40 inputs (more than a group of 32), 1..=300 long (more than a panel of 256
+    // rows, whole and partial groups of four rows), up to 200 outputs (three blocks of 64
+    // and a tail).
+    let outputs = prop_oneof![1usize..=16, 1usize..=200];
+    (1usize..=40, 1usize..=300, outputs).prop_flat_map(|(count, len, outputs)| {
+        let pixel = prop_oneof![3 => Just(0u8), 3 => any::<u8>(), 1 => Just(255u8)];
+        (
+            Just(outputs),
+            proptest::collection::vec(proptest::collection::vec(pixel, len), count),
+            proptest::collection::vec(any::<u8>(), len * outputs),
+            proptest::collection::vec(any::<i32>(), outputs).prop_map(|b| i32_bytes(&b)),
+        )
+    })
+}
+
+/// A kernel that sums one layer for several pixel inputs.
+type U8InputsKernel = fn(&[&[u8]], &[u8], &[u8], &mut [&mut [i32]]);
+/// A kernel that sums one layer for several int8 inputs.
+type I8InputsKernel = fn(&[&[i8]], &[u8], &[u8], &mut [&mut [i32]]);
+
+/// The reference kernel's sums of each input.
+fn reference_sums<T: Copy + Into<i16>>(
+    inputs: &[Vec<T>],
+    weights: &[u8],
+    bias: &[u8],
+    outputs: usize,
+) -> Vec<Vec<i32>> {
+    inputs
+        .iter()
+        .map(|input| {
+            let mut sums = vec![0; outputs];
+            let input = input.iter().map(|&x| x.into());
+            tinymlp::kernels::reference::dense_int8(input, weights, bias, &mut sums);
+            sums
+        })
+        .collect()
+}
+
+/// The many-inputs kernel at every level against the reference kernel, input by input.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+mod x86_u8_inputs {
+    use super::*;
+    use tinymlp::kernels::x86::{dense_narrow_i8_at, dense_pixels_at, Level};
+
+    proptest! {
+        // Large cases (up to 40 inputs of 300 by 200): fewer of them.
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn dense_u8_inputs_matches_reference((outputs, inputs, weights, bias) in u8_inputs_operands()) {
+            let slices: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+            let expected = reference_sums(&inputs, &weights, &bias, outputs);
+            let kernels: [U8InputsKernel; 3] = [
+                crate::x86_levels::sse2::dense_u8_inputs,
+                crate::x86_levels::avx2::dense_u8_inputs,
+                crate::x86_levels::vnni::dense_u8_inputs,
+            ];
+            for kernel in kernels {
+                let mut got = vec![vec![-1; outputs]; inputs.len()];
+                let mut sums: Vec<&mut [i32]> = got.iter_mut().map(Vec::as_mut_slice).collect();
+                kernel(&slices, &weights, &bias, &mut sums);
+                prop_assert_eq!(&got, &expected);
+            }
+            // One input at a time, as `predict` runs the first layer.
+            for level in [Level::Sse2, Level::Avx2, Level::Avx512Vnni] {
+                for (input, expected) in inputs.iter().zip(&expected) {
+                    let mut got = vec![-1; outputs];
+                    dense_pixels_at(level, input, &weights, &bias, &mut got);
+                    prop_assert_eq!(&got, expected);
+                }
+            }
+        }
+
+        #[test]
+        fn dense_i8_inputs_matches_reference((outputs, inputs, weights, bias) in u8_inputs_operands()) {
+            // The same bytes as int8 activations; -128 (a dead ReLU at zero point -128) often.
+            let inputs: Vec<Vec<i8>> = inputs
+                .iter()
+                .map(|input| input.iter().map(|&b| if b == 0 { -128 } else { b as i8 }).collect())
+                .collect();
+            let slices: Vec<&[i8]> = inputs.iter().map(Vec::as_slice).collect();
+            let expected = reference_sums(&inputs, &weights, &bias, outputs);
+            // One input at a time, as `predict` runs a narrow last layer.
+            if outputs <= 16 {
+                for level in [Level::Sse2, Level::Avx2, Level::Avx512Vnni] {
+                    for (input, expected) in inputs.iter().zip(&expected) {
+                        let mut got = vec![-1; outputs];
+                        dense_narrow_i8_at(level, input, &weights, &bias, &mut got);
+                        prop_assert_eq!(&got, expected);
+                    }
+                }
+            }
+            let kernels: [I8InputsKernel; 3] = [
+                crate::x86_levels::sse2::dense_i8_inputs,
+                crate::x86_levels::avx2::dense_i8_inputs,
+                crate::x86_levels::vnni::dense_i8_inputs,
+            ];
+            for kernel in kernels {
+                let mut got = vec![vec![-1; outputs]; inputs.len()];
+                let mut sums: Vec<&mut [i32]> = got.iter_mut().map(Vec::as_mut_slice).collect();
+                kernel(&slices, &weights, &bias, &mut sums);
+                prop_assert_eq!(&got, &expected);
+            }
+        }
+    }
 }
 
 f32_kernel_tests! {
@@ -378,7 +519,7 @@ fn float_model() -> impl Strategy<Value = (FloatModel, Vec<Vec<u8>>)> {
     )
         .prop_map(|(input, widths, seed)| {
             let model = random_float_model(input, &widths, seed);
-            let mut rng = SplitMix64(seed ^ 0x1234_5678);
+            let mut rng = Random::new(seed ^ 0x1234_5678);
             let inputs = (0..4)
                 .map(|_| {
                     (0..input.len())
@@ -612,7 +753,7 @@ fn raw_int8_model() -> impl Strategy<Value = (OwnedModel, Vec<Vec<u8>>)> {
         any::<u64>(),
     )
         .prop_map(|(input, widths, seed)| {
-            let mut rng = SplitMix64(seed);
+            let mut rng = Random::new(seed);
             let mut quantization = Quantization {
                 scale: input.scale,
                 zero_point: i32::from(input.zero_point),

@@ -1,7 +1,8 @@
-//! `from_bytes` + `predict` with both scratch kinds on arbitrary bytes. The body is shared
-//! with the stable test `tests/fuzz_corpus.rs`, which replays `corpus/loader/`.
+//! `from_bytes` + `predict` with both scratch kinds on arbitrary bytes. The body
+//! (`tinymlp-fuzz-case`) is shared with the stable test `tests/fuzz_corpus.rs`, which replays
+//! `corpus/loader/`.
 #![no_main]
 
-include!("../../tests/common/fuzz.rs");
+use tinymlp_fuzz_case::fuzz_one;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_one(data));

@@ -5,15 +5,16 @@
 //! reference walks one output at a time, exactly as the formula reads; the portable kernel
 //! walks four input rows at a time (contiguous, so it vectorizes) and skips inputs that are
 //! zero, which most MNIST pixels and many ReLU outputs are. Target-specific int8 kernels
-//! (`cortex_m`: DSP `SMLAD`; `x86`: SSE2 or AVX2 `pmaddwd`, and an AVX2 requantization;
-//! `wasm`: `i32x4.dot_i16x8_s`, and a kernel for layers of at most 16 outputs) replace the
-//! portable ones where they apply, under the same tests. Integer kernels agree bit for
-//! bit; f32 kernels add the same terms in the same order, and tests hold them to
-//! [`F32_TOLERANCE`].
+//! (`cortex_m`: DSP `SMLAD`; `x86`: SSE2 or AVX2 `pmaddwd` or AVX-512 VNNI `vpdpbusd`, a
+//! batch-major VNNI kernel for many inputs, and an AVX2 requantization; `wasm`:
+//! `i32x4.dot_i16x8_s`, and a kernel for layers of at most 16 outputs) replace the portable
+//! ones where they apply, under the same tests. Integer kernels agree bit for bit; f32
+//! kernels add the same terms in the same order, and tests hold them to [`F32_TOLERANCE`].
 //!
 //! Every kernel is total: mismatched slice lengths make it compute over the common prefix,
 //! never panic. The model loader guarantees the lengths match.
 
+pub mod check;
 #[cfg(all(
     target_arch = "arm",
     target_endian = "little",
@@ -58,9 +59,34 @@ pub use portable::{dense_int8, dense_int8_rows};
 // wasm SIMD: `i32x4.dot_i16x8_s` on pairs of rows.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub use wasm::{dense_int8, dense_int8_rows};
-// x86-64: SSE2 `pmaddwd` (the baseline) or AVX2, by run-time detection.
+// x86-64: SSE2 `pmaddwd` (the baseline), AVX2 or AVX-512 VNNI, by run-time detection.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-pub use x86::{dense_int8, dense_int8_rows, requantize};
+pub use x86::{dense_i8_inputs, dense_int8, dense_int8_rows, dense_u8_inputs, requantize};
+
+/// The sums of a layer whose inputs are pixels (`0..=255`), for several inputs at once:
+/// `sums[i][k] = bias[k] + Σ_j inputs[i][j] · W[j][k]`, input-major `weights` with
+/// `sums[i].len()` columns. Here input by input with [`dense_int8_columns`]; on x86-64 with
+/// AVX-512 VNNI, batch-major.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline]
+pub fn dense_u8_inputs(inputs: &[&[u8]], weights: &[u8], bias: &[u8], sums: &mut [&mut [i32]]) {
+    for (input, sums) in inputs.iter().zip(sums.iter_mut()) {
+        let outputs = sums.len();
+        let input = input.iter().map(|&x| i16::from(x));
+        dense_int8_columns(input, weights, outputs, 0..outputs, bias, sums);
+    }
+}
+
+/// [`dense_u8_inputs`] for int8 inputs (`-128..=127`: a hidden layer's activations).
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline]
+pub fn dense_i8_inputs(inputs: &[&[i8]], weights: &[u8], bias: &[u8], sums: &mut [&mut [i32]]) {
+    for (input, sums) in inputs.iter().zip(sums.iter_mut()) {
+        let outputs = sums.len();
+        let input = input.iter().map(|&x| i16::from(x));
+        dense_int8_columns(input, weights, outputs, 0..outputs, bias, sums);
+    }
+}
 
 /// The sums of the outputs `columns` of an int8 layer with `outputs` outputs and input-major
 /// `weights` (`bias` and `out` are those columns'): [`dense_int8_rows`] over the

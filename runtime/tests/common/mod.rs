@@ -3,8 +3,8 @@
 //! quantizer that turns a float model into an int8 one.
 #![allow(dead_code)] // each test file uses its own part
 
-pub mod fuzz;
-
+use rand_xoshiro::rand_core::{Rng as _, SeedableRng as _};
+use rand_xoshiro::SplitMix64;
 use tinymlp::{
     fixed_point::quantize_multiplier, Activation, DenseLayer, F32Params, Header, InputSpec,
     Int8Params, ModelDef, Params, Quantization, Requantization,
@@ -363,16 +363,17 @@ pub fn activation_quantization(low: f64, high: f64) -> Quantization {
     }
 }
 
-/// A deterministic pseudo-random generator (SplitMix64) for synthesized models and inputs.
-pub struct SplitMix64(pub u64);
+/// The tests' seeded generator for synthesized models and inputs (SplitMix64 from
+/// `rand_xoshiro`).
+pub struct Random(SplitMix64);
 
-impl SplitMix64 {
+impl Random {
+    pub fn new(seed: u64) -> Random {
+        Random(SplitMix64::seed_from_u64(seed))
+    }
+
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `[-1, 1)`.
@@ -384,7 +385,7 @@ impl SplitMix64 {
 /// A float model of the given widths with uniform weights in `±1/sqrt(inputs)` (Glorot-like),
 /// small biases, ReLU on hidden layers, seeded.
 pub fn random_float_model(input: InputSpec, widths: &[usize], seed: u64) -> FloatModel {
-    let mut rng = SplitMix64(seed);
+    let mut rng = Random::new(seed);
     let mut inputs = input.len() as usize;
     let mut layers = Vec::new();
     for (index, &outputs) in widths.iter().enumerate() {

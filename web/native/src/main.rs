@@ -3,7 +3,8 @@
 //! ```text
 //! tinymlp-web-native digest BLOB IMAGES [LABELS]   JSON: classes, OutputDigest, probability CRC
 //! tinymlp-web-native load BLOB                     the load error's Display text, or "ok"
-//! tinymlp-web-native bench BLOB IMAGES COUNT ROUNDS  JSON: nanoseconds per inference
+//! tinymlp-web-native bench BLOB IMAGES COUNT ROUNDS [LEVEL]  JSON: nanoseconds per inference
+//!                                                  (LEVEL: sse2, avx2 or vnni caps the x86 kernels)
 //! tinymlp-web-native random-blob OUT (int8|f32) SEED  a random-weights 784-512-10 model
 //! tinymlp-web-native corpus DIR                    JSON: the fuzz corpus's blobs and answers
 //! ```
@@ -16,11 +17,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
+use rand_xoshiro::rand_core::{Rng as _, SeedableRng as _};
+use rand_xoshiro::Xoshiro256PlusPlus;
 use tinymlp::fixed_point::quantize_multiplier;
 use tinymlp::{
-    Activation, DenseLayer, F32Params, F32Scratch, Header, InputSpec, Int8Params, Int8Scratch,
-    Model, ModelDef, OutputDigest, ParamKind, Params, Quantization, RawOutputs, Requantization,
-    CRC, MAX_WIDTH,
+    Activation, DenseLayer, F32Params, F32Scratch, Header, InputSpec, Int8BatchScratch, Int8Params,
+    Int8Scratch, Model, ModelDef, OutputDigest, ParamKind, Params, Prediction, Quantization,
+    RawOutputs, Requantization, CRC, MAX_WIDTH,
 };
 
 /// The scratch sizes of the MNIST 784-512-10 model (and any model no wider).
@@ -51,16 +54,38 @@ fn run(args: &[String]) -> Result<()> {
             }
             Ok(())
         }
-        ["bench", blob, images, count, rounds] => {
+        ["bench", blob, images, count, rounds, level @ ..] if level.len() <= 1 => {
+            cap_level(level.first().copied())?;
             bench(blob, images, count.parse()?, rounds.parse()?)
         }
         ["random-blob", out, kind, seed] => random_blob(out, kind, seed.parse()?),
         ["corpus", dir] => corpus(dir),
         _ => bail!(
             "usage: digest BLOB IMAGES [LABELS] | load BLOB | bench BLOB IMAGES COUNT ROUNDS \
-             | random-blob OUT (int8|f32) SEED | corpus DIR"
+             [sse2|avx2|vnni] | random-blob OUT (int8|f32) SEED | corpus DIR"
         ),
     }
+}
+
+/// Caps the x86-64 kernel level for the rest of the process (a comparison at AVX2 on a CPU
+/// with AVX-512 VNNI); elsewhere only no cap is accepted.
+fn cap_level(level: Option<&str>) -> Result<()> {
+    let Some(level) = level else {
+        return Ok(());
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        use tinymlp::kernels::x86::Level;
+        match level {
+            "sse2" => Level::Sse2.cap(),
+            "avx2" => Level::Avx2.cap(),
+            "vnni" => Level::Avx512Vnni.cap(),
+            _ => bail!("level must be sse2, avx2 or vnni, not {level}"),
+        }
+        Ok(())
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    bail!("kernel levels are x86-64's; this is another target ({level})")
 }
 
 fn read(path: &str) -> Result<Vec<u8>> {
@@ -92,28 +117,34 @@ fn read_labels(path: &str) -> Result<Vec<u8>> {
     Ok(bytes[8..].to_vec())
 }
 
-/// Classifies every image; prints the classes, the runtime's [`OutputDigest`] and a CRC-32C
+/// Classifies every image (in one `predict_batch` call); prints the classes, the runtime's [`OutputDigest`] and a CRC-32C
 /// of all probabilities (as little-endian f32 bits) as JSON.
 fn digest(blob: &str, images: &str, labels: Option<&str>) -> Result<()> {
     let bytes = read(blob)?;
     let model = Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{blob}: {e}"))?;
     let images = read_images(images)?;
-    let mut int8 = Int8Scratch::<WIDTH, CLASSES>::new();
-    let mut f32 = F32Scratch::<WIDTH, CLASSES>::new();
+    let pixels = images.concat();
     let mut outputs = OutputDigest::new();
     let mut probabilities = CRC.digest();
     let mut classes = Vec::with_capacity(images.len());
-    for image in &images {
-        let prediction = match model.kind() {
-            ParamKind::Int8 => model.predict(image, &mut int8),
-            ParamKind::F32 => model.predict(image, &mut f32),
-        }?;
+    // The batch API, as a host program that scores a data set would call it.
+    let mut each = |_: usize, prediction: Prediction<'_>| {
         outputs.add(&prediction);
         for p in prediction.probabilities {
             probabilities.update(&p.to_bits().to_le_bytes());
         }
         classes.push(prediction.class);
-    }
+    };
+    match model.kind() {
+        ParamKind::Int8 => {
+            let mut scratch = Box::new(Int8BatchScratch::<WIDTH, CLASSES>::new());
+            model.predict_batch(&pixels, &mut *scratch, &mut each)
+        }
+        ParamKind::F32 => {
+            let mut scratch = Box::new(F32Scratch::<WIDTH, CLASSES>::new());
+            model.predict_batch(&pixels, &mut *scratch, &mut each)
+        }
+    }?;
     let correct = match labels {
         Some(path) => {
             let labels = read_labels(path)?;
@@ -140,14 +171,6 @@ fn digest(blob: &str, images: &str, labels: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// How the fuzz target reads an input (`runtime/tests/common/fuzz.rs`: a mode byte, then a
-/// blob, sealed here for odd modes), included as the fuzz target itself includes it, so that
-/// the corpus replays here exactly as the fuzzer ran it.
-#[allow(dead_code)]
-mod fuzz {
-    include!("../../../runtime/tests/common/fuzz.rs");
-}
-
 /// The largest scratch buffers, as in the wasm module: they run every valid model.
 type LargestInt8 = Int8Scratch<{ MAX_WIDTH as usize }, { MAX_WIDTH as usize }>;
 type LargestF32 = F32Scratch<{ MAX_WIDTH as usize }, { MAX_WIDTH as usize }>;
@@ -172,7 +195,9 @@ fn corpus(dir: &str) -> Result<()> {
             continue;
         };
         let blob = if mode & 1 == 1 {
-            fuzz::seal(rest)
+            // As the fuzz target reads an input (`tinymlp-fuzz-case`), so that the corpus
+            // replays here exactly as the fuzzer ran it.
+            tinymlp_fuzz_case::seal(rest)
         } else {
             rest.to_vec()
         };
@@ -185,12 +210,7 @@ fn corpus(dir: &str) -> Result<()> {
         match Model::from_bytes(&blob) {
             Err(error) => entry += &format!(",\"load\":{}", json_string(&error.to_string())),
             Ok(model) => {
-                let pixels: Vec<u8> = data
-                    .iter()
-                    .copied()
-                    .cycle()
-                    .take(model.input_len())
-                    .collect();
+                let pixels = tinymlp_fuzz_case::pixels_for(&data, &model);
                 let prediction = match model.kind() {
                     ParamKind::Int8 => model.predict(&pixels, &mut *int8),
                     ParamKind::F32 => model.predict(&pixels, &mut *f32),
@@ -274,7 +294,7 @@ fn bench(blob: &str, images: &str, count: usize, rounds: usize) -> Result<()> {
 
 /// A deterministic random-weights 784-512-10 model, for developing without the trained one.
 fn random_blob(out: &str, kind: &str, seed: u64) -> Result<()> {
-    let mut rng = XorShift(seed.max(1));
+    let mut rng = Seeded(Xoshiro256PlusPlus::seed_from_u64(seed));
     let (inputs, hidden, classes) = (784u32, 512u32, 10u32);
     let input = InputSpec {
         width: 28,
@@ -285,7 +305,7 @@ fn random_blob(out: &str, kind: &str, seed: u64) -> Result<()> {
     };
     let blob = match kind {
         "int8" => {
-            let weights = |rng: &mut XorShift, n: u32| -> Vec<u8> {
+            let weights = |rng: &mut Seeded, n: u32| -> Vec<u8> {
                 (0..n)
                     .map(|_| (rng.below(255) as i32 - 127) as i8 as u8)
                     .collect()
@@ -405,15 +425,12 @@ fn encode(input: InputSpec, classes: u32, layers: &[DenseLayer<'_>]) -> Result<V
     Ok(blob)
 }
 
-/// xorshift64: reproducible weights without a dependency.
-struct XorShift(u64);
+/// Reproducible weights from a seed (xoshiro256++).
+struct Seeded(Xoshiro256PlusPlus);
 
-impl XorShift {
+impl Seeded {
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+        self.0.next_u64()
     }
 
     fn below(&mut self, n: u64) -> u64 {

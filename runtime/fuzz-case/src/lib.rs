@@ -1,6 +1,7 @@
-// The one function the fuzz target (`fuzz/fuzz_targets/loader.rs`, by `include!`) and the
-// stable corpus replay test (`tests/fuzz_corpus.rs`) both call. Self-contained on purpose:
-// it may use only `tinymlp` and `std`.
+//! How the loader fuzz target reads an input: the one function the fuzz target
+//! (`fuzz/fuzz_targets/loader.rs`), the stable corpus replay test (`tests/fuzz_corpus.rs`)
+//! and the web tests' native helper (`web/native`, which replays the corpus for the wasm
+//! module) all call. It uses only `tinymlp` and `std`.
 
 /// Feeds one fuzz input to [`tinymlp::Model::from_bytes`] and, when the blob loads, to
 /// `predict` with both scratch kinds, checking what must hold of any prediction.
@@ -21,12 +22,7 @@ pub fn fuzz_one(data: &[u8]) {
     let Ok(model) = tinymlp::Model::from_bytes(&blob) else {
         return;
     };
-    let pixels: Vec<u8> = data
-        .iter()
-        .copied()
-        .cycle()
-        .take(model.input_len())
-        .collect();
+    let pixels = pixels_for(data, &model);
     let first = predict_all_scratches(&model, &pixels);
 
     // Whatever loads re-encodes into a blob that loads as the same model and predicts the
@@ -54,6 +50,15 @@ pub fn fuzz_one(data: &[u8]) {
     let short = pixels.get(1..).unwrap_or_default();
     let mut scratch = tinymlp::Int8Scratch::<1, 1>::new();
     assert!(model.predict(short, &mut scratch).is_err());
+}
+
+/// The pixels a fuzz input is run on: its bytes repeated to the model's input length.
+pub fn pixels_for(data: &[u8], model: &tinymlp::Model<'_>) -> Vec<u8> {
+    data.iter()
+        .copied()
+        .cycle()
+        .take(model.input_len())
+        .collect()
 }
 
 /// `rest` with its header length set to the sealed size and a CRC-32 appended.
