@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 use serde::Serialize;
-use tinymlp::{F32Scratch, Int8Scratch, OutputDigest, ParamKind, Prediction};
+use tinymlp::{F32Scratch, Int8BatchScratch, OutputDigest, ParamKind, Prediction};
 
 use crate::data::Dataset;
 use crate::error::Result;
@@ -13,15 +13,19 @@ const WIDTH: usize = tinymlp::MAX_WIDTH as usize;
 /// Most classes a blob may have (labels are bytes).
 const CLASSES: usize = 256;
 
-/// A loaded blob with scratch space for any model the format allows, on the heap (the
-/// largest int8 scratch is tens of kilobytes: too much for a thread's stack).
+/// Inputs an int8 batch scratch sums at once (the runtime's batch API streams each
+/// layer's weights once per block of this many inputs).
+const BLOCK: usize = 16;
+
+/// A loaded blob with scratch space for any model the format allows, on the heap (the int8
+/// batch scratch for the widest model is about 400 KB).
 pub struct Predictor<'a> {
     model: tinymlp::Model<'a>,
     scratch: Scratch,
 }
 
 enum Scratch {
-    Int8(Box<Int8Scratch<WIDTH, CLASSES>>),
+    Int8(Box<Int8BatchScratch<WIDTH, CLASSES, BLOCK>>),
     F32(Box<F32Scratch<WIDTH, CLASSES>>),
 }
 
@@ -30,7 +34,7 @@ impl<'a> Predictor<'a> {
     pub fn new(blob: &'a [u8]) -> Result<Predictor<'a>> {
         let model = tinymlp::Model::from_bytes(blob)?;
         let scratch = match model.kind() {
-            ParamKind::Int8 => Scratch::Int8(Box::new(Int8Scratch::new())),
+            ParamKind::Int8 => Scratch::Int8(Box::new(Int8BatchScratch::new())),
             ParamKind::F32 => Scratch::F32(Box::new(F32Scratch::new())),
         };
         Ok(Predictor { model, scratch })
@@ -41,12 +45,31 @@ impl<'a> Predictor<'a> {
         &self.model
     }
 
-    /// `Model::predict` on one sample's stored inputs.
-    pub fn predict(&mut self, input: &[u8]) -> Result<Prediction<'_>> {
-        Ok(match &mut self.scratch {
-            Scratch::Int8(scratch) => self.model.predict(input, scratch.as_mut())?,
-            Scratch::F32(scratch) => self.model.predict(input, scratch.as_mut())?,
-        })
+    /// `Model::predict_batch` over samples stored back to back in `inputs`, handing each
+    /// sample's prediction (bit for bit `Model::predict`'s) to `each` with its index.
+    pub fn predict_many(
+        &mut self,
+        inputs: &[u8],
+        mut each: impl FnMut(usize, Prediction<'_>),
+    ) -> Result<()> {
+        match &mut self.scratch {
+            Scratch::Int8(scratch) => {
+                self.model
+                    .predict_batch(inputs, scratch.as_mut(), &mut each)?
+            }
+            Scratch::F32(scratch) => {
+                self.model
+                    .predict_batch(inputs, scratch.as_mut(), &mut each)?
+            }
+        }
+        Ok(())
+    }
+
+    /// The class and probability of one sample's stored inputs.
+    pub fn predict(&mut self, input: &[u8]) -> Result<(usize, f32)> {
+        let mut answer = (0, 0.0);
+        self.predict_many(input, |_, p| answer = (p.class, p.probability))?;
+        Ok(answer)
     }
 }
 
@@ -70,20 +93,17 @@ pub struct BlobScore {
 /// Runs every sample of `data` through the blob with `tinymlp::Model::predict`.
 pub fn score_blob(blob: &[u8], data: &Dataset) -> Result<BlobScore> {
     tinymlp::Model::from_bytes(blob)?;
-    let indices: Vec<usize> = (0..data.len()).collect();
-    // Per chunk: each sample's predicted class and raw output bytes.
+    // Per chunk of samples (one batch call each, chunks on all cores): each sample's
+    // predicted class and raw output bytes.
     type Chunk = Result<Vec<(u8, Vec<u8>)>>;
-    let chunks: Vec<Chunk> = indices
-        .par_chunks(256)
-        .map(|chunk| {
+    let chunks: Vec<Chunk> = data
+        .images
+        .par_chunks(1024 * data.pixels().max(1))
+        .map(|inputs| {
             let mut predictor = Predictor::new(blob)?;
-            chunk
-                .iter()
-                .map(|&i| {
-                    let p = predictor.predict(data.image(i))?;
-                    Ok((p.class as u8, raw_bytes(&p)))
-                })
-                .collect()
+            let mut out = Vec::with_capacity(inputs.len() / data.pixels().max(1));
+            predictor.predict_many(inputs, |_, p| out.push((p.class as u8, raw_bytes(&p))))?;
+            Ok(out)
         })
         .collect();
     let mut predictions = Vec::with_capacity(data.len());
@@ -121,8 +141,9 @@ fn raw_bytes(p: &Prediction<'_>) -> Vec<u8> {
 pub fn digest_of(blob: &[u8], data: &Dataset, count: usize) -> Result<u32> {
     let mut predictor = Predictor::new(blob)?;
     let mut digest = OutputDigest::new();
-    for i in 0..count.min(data.len()) {
-        digest.add(&predictor.predict(data.image(i))?);
-    }
+    let samples = count.min(data.len());
+    predictor.predict_many(&data.images[..samples * data.pixels()], |_, p| {
+        digest.add(&p)
+    })?;
     Ok(digest.finish())
 }

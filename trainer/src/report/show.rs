@@ -22,10 +22,9 @@ pub fn render(data: &Dataset, index: usize, blob: Option<&[u8]>) -> Result<Strin
     if let Some(blob) = blob {
         let mut predictor = Predictor::new(blob)?;
         let kind = predictor.model().kind();
-        let prediction = predictor.predict(data.image(index))?;
+        let (class, probability) = predictor.predict(data.image(index))?;
         out.push_str(&format!(
-            "model ({kind}): predicts {} with probability {:.3}\n",
-            prediction.class, prediction.probability
+            "model ({kind}): predicts {class} with probability {probability:.3}\n"
         ));
     }
     Ok(out)
