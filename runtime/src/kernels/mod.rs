@@ -5,7 +5,7 @@
 //! reference walks one output at a time, exactly as the formula reads; the portable kernel
 //! walks four input rows at a time (contiguous, so it vectorizes) and skips inputs that are
 //! zero, which most MNIST pixels and many ReLU outputs are. Target-specific int8 kernels
-//! (`cortex_m`: DSP `SMLAD`; `x86`: SSE2 or AVX2 `pmaddwd` or AVX-512 VNNI `vpdpbusd`, a
+//! (`cortex_m`: the DSP extension's `SXTB16` + `SMLAxy`; `x86`: SSE2 or AVX2 `pmaddwd` or AVX-512 VNNI `vpdpbusd`, a
 //! batch-major VNNI kernel for many inputs, and an AVX2 requantization; `wasm`:
 //! `i32x4.dot_i16x8_s`, and a kernel for layers of at most 16 outputs) replace the portable
 //! ones where they apply, under the same tests. Integer kernels agree bit for bit; f32
@@ -33,10 +33,12 @@ pub mod x86;
 /// zero today; the bound leaves room for reordered SIMD kernels).
 pub const F32_TOLERANCE: f32 = 1e-5;
 
-// The DSP kernel on Arm cores with SMLAD. Stable Rust never sets `target_feature = "dsp"`
-// (Arm target features are unstable), so bare-metal hard-float Arm (thumbv7em-none-eabihf:
-// Cortex-M4F/M7F, where DSP is mandatory) also selects it; thumbv8m.main-none-eabihf without
-// `-C target-feature=+dsp` then fails to assemble, loudly, rather than running slowly.
+// The DSP kernel on Arm cores with the DSP extension. Stable Rust never sets
+// `target_feature = "dsp"` (Arm target features are unstable), so bare-metal hard-float Arm
+// (thumbv7em-none-eabihf: Cortex-M4F/M7F, where DSP is mandatory) also selects it;
+// thumbv8m.main-none-eabihf (Cortex-M33, the Pico 2) needs `-C target-cpu=cortex-m33` (the
+// firmware's `.cargo/config.toml` sets it) and without it fails to assemble, loudly, rather
+// than running slowly.
 #[cfg(all(
     target_arch = "arm",
     target_endian = "little",
