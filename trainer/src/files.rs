@@ -135,6 +135,18 @@ impl OutputDir {
     }
 
     fn remove_partial_runs(&self) -> Result<()> {
+        // Links being made when a run died (`.latest.<pid>`, `.<name>.<pid>`): hidden links
+        // in the folder itself, renamed away at once by a run that lives.
+        for entry in std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))? {
+            let path = entry.map_err(|e| Error::io(&self.dir, e))?.path();
+            let hidden = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'));
+            if hidden && path.is_symlink() {
+                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            }
+        }
         let runs = self.dir.join(RUNS);
         for entry in std::fs::read_dir(&runs).map_err(|e| Error::io(&runs, e))? {
             let path = entry.map_err(|e| Error::io(&runs, e))?.path();

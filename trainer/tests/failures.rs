@@ -285,11 +285,14 @@ fn an_output_set_is_all_old_or_all_new() {
     let killed = out.stage().unwrap();
     killed.write("model.tmlp", b"model 3").unwrap();
     std::mem::forget(killed);
+    // ...and, killed while switching, a half-made link.
+    std::os::unix::fs::symlink("runs/x", out_path.join(".latest.99999")).unwrap();
     assert_eq!(partial_runs(&out_path).len(), 1);
     assert_eq!(read("model.tmlp"), b"model 1");
     drop(out);
     let out = OutputDir::open(&out_path).unwrap();
     assert!(partial_runs(&out_path).is_empty());
+    assert!(!out_path.join(".latest.99999").is_symlink());
 
     // Two more runs: only the current run and the one before it are kept.
     for n in [4, 5] {
