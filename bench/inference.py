@@ -38,6 +38,9 @@ import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import torch_mnist  # noqa: E402  (the one PyTorch definition of the model)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "data/mnist/t10k-images-idx3-ubyte"
 MODEL = ROOT / "models/mnist-int8.tmlp"
@@ -61,10 +64,10 @@ def random_weights():
 
 
 def torch_model(weights):
+    """The training baseline's network (bench/torch_mnist.py), softmax added, these weights."""
     w1, b1, w2, b2 = (torch.from_numpy(w) for w in weights)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 10), torch.nn.Softmax(dim=1)
-    ).eval()
+    network = torch_mnist.model_for(torch.device("cpu"), seed=0)
+    model = torch.nn.Sequential(*network, torch.nn.Softmax(dim=1)).eval()
     with torch.no_grad():
         model[0].weight.copy_(w1.T)
         model[0].bias.copy_(b1)
