@@ -1,8 +1,7 @@
 //! The NumPy readers (`.npz` archives and `.npy` pairs) on arbitrary bytes (the first byte
-//! picks which). The body is shared with the stable test `tests/readers.rs`, which replays
+//! picks which). The body is in `trainer/fuzz-case`, shared with the stable test `tests/reader_corpus.rs`, which replays
 //! `corpus/npy/`.
 #![no_main]
 
-include!("readers.rs");
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_npy(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| trainer_fuzz_case::fuzz_npy(data));

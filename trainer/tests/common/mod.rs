@@ -1,6 +1,8 @@
 //! Shared helpers for the trainer's tests: synthetic datasets and IDX fixtures.
 #![allow(dead_code)]
 
+pub mod numpy;
+
 use std::path::{Path, PathBuf};
 
 use trainer::data::{idx, Dataset};

@@ -1,4 +1,4 @@
-"""Writes the NumPy fixtures of trainer/tests/readers.rs (numpy_fixtures_*), so the reader
+"""Writes the NumPy fixtures of trainer/tests/numpy_reader.rs (numpy_fixtures_*), so the reader
 is held to files NumPy itself wrote. Run with NumPy installed:
     python3 trainer/tests/data/numpy/make.py
 (these were written by NumPy 2.4.6)."""

@@ -1,6 +1,7 @@
-// The fuzz bodies, `include!`d by the fuzz targets and by `trainer/tests/readers.rs` (which
-// replays the corpus on stable Rust). A reader may refuse any input, but must never panic,
-// and what it accepts must hold its promises (checked by `check_table`).
+//! The trainer readers' fuzz bodies, one crate that the fuzz targets (`trainer/fuzz/`) and
+//! the corpus replay test (`trainer/tests/reader_corpus.rs`, stable Rust) both call. A
+//! reader may refuse any input, but must never panic, and what it accepts must hold its
+//! promises (checked by `check_table`).
 
 use std::path::Path;
 
