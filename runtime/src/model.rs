@@ -3,7 +3,7 @@
 use heapless::Vec;
 
 use crate::batch::BatchScratch;
-use crate::decode::{Reader, WireError};
+use crate::decode::{InputFields, Reader, WireError};
 use crate::error::{Error, Result};
 use crate::fixed_point::is_valid_requantization;
 use crate::format::{
@@ -210,24 +210,23 @@ impl<'a> Model<'a> {
     }
 }
 
-/// Checks magic, version, declared length and CRC; returns the blob without padding.
+/// Checks magic, version, declared length and CRC, in that order (`FORMAT.md` §4); returns
+/// the blob without padding.
 fn checked_blob(bytes: &[u8]) -> Result<&[u8]> {
     let magic_len = bytes.len().min(MAGIC.len());
     if bytes.get(..magic_len) != MAGIC.get(..magic_len) {
         return Err(Error::BadMagic);
     }
-    let header = match Reader::new(bytes).header() {
-        Ok(header) => header,
-        // A version varint that never ends is garbage; anything else is a cut-short header.
-        Err(WireError::Invalid) => return Err(Error::Malformed),
-        Err(WireError::End) => return Err(Error::Truncated),
-    };
-    if header.version != FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion(header.version));
+    // The version is judged as soon as its varint ends, before the length field is read:
+    // a later version may change everything after it (`TMLP 03` alone is version 3).
+    let mut reader = Reader::new(bytes);
+    reader.magic().map_err(header_error)?;
+    let version = reader.version().map_err(header_error)?;
+    if version != FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion(version));
     }
-    let blob = bytes
-        .get(..header.length as usize)
-        .ok_or(Error::Truncated)?;
+    let length = reader.length().map_err(header_error)?;
+    let blob = bytes.get(..length as usize).ok_or(Error::Truncated)?;
     let checksum_at = blob
         .len()
         .checked_sub(CHECKSUM_LEN)
@@ -243,21 +242,37 @@ fn checked_blob(bytes: &[u8]) -> Result<&[u8]> {
     Ok(contents)
 }
 
+/// In the header, before the checksum: bytes that end too early are a cut-short blob.
+fn header_error(error: WireError) -> Error {
+    match error {
+        WireError::End => Error::Truncated,
+        other => other.into(),
+    }
+}
+
 /// Every field the body cannot hold is a malformed blob: its checksum was right, so it was
 /// written that way.
 impl From<WireError> for Error {
-    fn from(_: WireError) -> Error {
-        Error::Malformed
+    fn from(error: WireError) -> Error {
+        match error {
+            WireError::End | WireError::Invalid => Error::Malformed,
+            WireError::NonShortest(offset) => Error::NonShortestVarint { offset },
+        }
     }
 }
 
 fn validate<'a>(
-    input: InputSpec,
+    input: InputFields,
     classes: u32,
     layers: &Vec<DenseLayer<'a>, MAX_LAYERS>,
 ) -> Result<Model<'a>> {
     let input_len = input.len();
     check_width(INPUT, input_len)?;
+    // Unreachable: a product in 1..=MAX_WIDTH has every factor in range.
+    let input = input.spec().ok_or(Error::WidthOutOfRange {
+        layer: INPUT,
+        width: input_len,
+    })?;
     check_scale(INPUT, input.scale)?;
     let first = layers.first().ok_or(Error::NoLayers)?;
     let kind = first.params.kind();
@@ -269,6 +284,9 @@ fn validate<'a>(
         zero_point: i32::from(input.zero_point),
     };
     let mut widest_hidden = 0;
+    // f32 models: a bound on the magnitude of every value entering the layer (§4).
+    let pixel_reach = input.zero_point.max(u8::MAX - input.zero_point);
+    let mut input_bound = input.scale * f32::from(pixel_reach);
     for (index, layer) in layers.iter().enumerate() {
         let id = index as u8;
         let is_last = index == last_index;
@@ -294,7 +312,13 @@ fn validate<'a>(
         }
         let weight_count = layer.inputs * layer.outputs; // both <= 4096: no overflow
         match &layer.params {
-            Params::F32(params) => check_f32(id, weight_count, layer.outputs, params)?,
+            Params::F32(params) => {
+                check_f32(id, weight_count, layer.outputs, params)?;
+                input_bound = f32_output_bound(layer.outputs, params, input_bound);
+                if !(input_bound <= F32_OUTPUT_LIMIT) {
+                    return Err(Error::OutputOverflow { layer: id });
+                }
+            }
             Params::Int8(params) => {
                 let expected_zero_points = if index == 0 { 0..=255 } else { -128..=127 };
                 check_int8(id, weight_count, layer.outputs, params)?;
@@ -308,7 +332,7 @@ fn validate<'a>(
                     (Some(requantization), false) => {
                         previous_quantization = requantization.output;
                     }
-                    (None, true) => {}
+                    (None, true) => check_logit_scales(id, params)?,
                     _ => return Err(Error::RequantizationPlacement { layer: id }),
                 }
             }
@@ -331,6 +355,46 @@ fn validate<'a>(
         widest_hidden,
         layers: layers.clone(),
     })
+}
+
+/// The largest bound on an f32 layer's outputs a model may have: `2^126`, half of the largest
+/// power of two below `f32::MAX`, so that rounding (a relative `4097 · 2^-24` per layer at
+/// most, whatever the summation order) cannot carry an output to infinity.
+const F32_OUTPUT_LIMIT: f32 = f32::from_bits(0x7e80_0000);
+
+/// The largest `input.scale · weight_scales[k]` (in f32) of a last int8 layer: `2^96`, so
+/// that a logit, at most `2^31` of those, stays below `2^127` and finite.
+const LOGIT_SCALE_LIMIT: f32 = f32::from_bits(0x6f80_0000);
+
+/// `max_k |bias[k]| + input_bound · Σ_j max_k |W[j][k]|` in f32, the sum over the rows `j` in
+/// order (`FORMAT.md` §4): no output of the layer is larger in magnitude when no input is.
+/// NaN or infinite when the parameters are; [`check_f32`] has ruled that out.
+fn f32_output_bound(outputs: u32, params: &F32Params<'_>, input_bound: f32) -> f32 {
+    let (weights, _) = params.weights.as_chunks::<4>();
+    let (bias, _) = params.bias.as_chunks::<4>();
+    let largest = |values: &[[u8; 4]]| {
+        values
+            .iter()
+            .map(|v| f32::from_le_bytes(*v).abs())
+            .fold(0.0, f32::max)
+    };
+    let row_sum: f32 = weights
+        .chunks(outputs.max(1) as usize)
+        .map(largest)
+        .fold(0.0, |sum, row| sum + row);
+    largest(bias) + input_bound * row_sum
+}
+
+/// The last int8 layer's logits are `f32(acc) · (input.scale · weight_scales[k])`: with a
+/// product at most [`LOGIT_SCALE_LIMIT`] none can overflow.
+fn check_logit_scales(layer: u8, params: &Int8Params<'_>) -> Result<()> {
+    let (weight_scales, _) = params.weight_scales.as_chunks::<4>();
+    for scale in weight_scales {
+        if !(params.input.scale * f32::from_le_bytes(*scale) <= LOGIT_SCALE_LIMIT) {
+            return Err(Error::OutputOverflow { layer });
+        }
+    }
+    Ok(())
 }
 
 fn check_width(layer: u8, width: u32) -> Result<()> {
