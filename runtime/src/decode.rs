@@ -22,10 +22,11 @@
 //! range, as 4,097 is, rather than as undecodable.
 
 use crate::format::{
-    Activation, DenseLayer, F32Params, Header, InputSpec, Int8Params, Params, Quantization,
-    Requantization,
+    Activation, DenseLayer, F32Params, InputSpec, Int8Params, Params, Quantization, Requantization,
 };
 
+#[cfg(test)]
+use crate::format::Header;
 #[cfg(test)]
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +37,8 @@ pub(crate) enum WireError {
     End,
     /// The bytes are not a valid encoding of the field.
     Invalid,
-    /// A varint, starting at this offset of the blob, is longer than its value needs.
-    NonShortest(u32),
+    /// A varint is longer than its value needs; the reader is left at its first byte.
+    NonShortest,
 }
 
 type Wire<T> = core::result::Result<T, WireError>;
@@ -62,15 +63,16 @@ impl InputFields {
             .saturating_mul(self.channels)
     }
 
-    /// The [`InputSpec`], if every size fits its `u16` field (always, once `len` is valid).
-    pub(crate) fn spec(&self) -> Option<InputSpec> {
-        Some(InputSpec {
-            width: u16::try_from(self.width).ok()?,
-            height: u16::try_from(self.height).ok()?,
-            channels: u16::try_from(self.channels).ok()?,
+    /// The [`InputSpec`], once [`len`](Self::len) is known to be in `1..=MAX_WIDTH`: no
+    /// size is 0 then, so none exceeds the product, and each fits a `u16`.
+    pub(crate) fn spec(&self) -> InputSpec {
+        InputSpec {
+            width: self.width as u16,
+            height: self.height as u16,
+            channels: self.channels as u16,
             scale: self.scale,
             zero_point: self.zero_point,
-        })
+        }
     }
 }
 
@@ -89,6 +91,17 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The reader `n` bytes further on (at the end if there are fewer).
+    pub(crate) fn skip(mut self, n: usize) -> Self {
+        self.rest = self.rest.get(n..).unwrap_or_default();
+        self
+    }
+
+    /// Where the reader is in its input: after a refused varint, where that varint starts.
+    pub(crate) fn offset(&self) -> u32 {
+        (self.len - self.rest.len()) as u32
+    }
+
     /// The bytes not read yet.
     pub(crate) fn rest(&self) -> &'a [u8] {
         self.rest
@@ -96,6 +109,8 @@ impl<'a> Reader<'a> {
 
     /// The whole header: what [`magic`](Self::magic), [`version`](Self::version) and
     /// [`length`](Self::length) read one after the other.
+    #[cfg(test)]
+    #[cfg(test)]
     pub(crate) fn header(&mut self) -> Wire<Header> {
         Ok(Header {
             magic: self.magic()?,
@@ -211,7 +226,7 @@ impl<'a> Reader<'a> {
     /// as postcard's `try_take_varint_u{16,32}` reads it, and in its shortest form: a last
     /// byte of 0 after others (`80 00` for 0, `82 00` for 2) is refused, where postcard takes it.
     fn varint(&mut self, max_bytes: u32, last_max: u8) -> Wire<u32> {
-        let start = self.len.saturating_sub(self.rest.len());
+        let start = self.rest;
         let mut value = 0u32;
         for index in 0..max_bytes {
             let byte = self.byte()?;
@@ -220,9 +235,10 @@ impl<'a> Reader<'a> {
                 return if index + 1 == max_bytes && byte > last_max {
                     Err(WireError::Invalid)
                 } else if index > 0 && byte == 0 {
-                    Err(WireError::NonShortest(
-                        u32::try_from(start).unwrap_or(u32::MAX),
-                    ))
+                    // The varint's `index + 1` bytes were read: it started that far back.
+                    // Left unread, so that the reader's offset names it.
+                    self.rest = start;
+                    Err(WireError::NonShortest)
                 } else {
                     Ok(value)
                 };
@@ -460,10 +476,11 @@ mod tests {
 
     #[test]
     fn only_shortest_varints_are_read_where_postcard_reads_any() {
+        // The value, and where the reader is left.
         let at_offset_1 = |bytes: &[u8]| {
             let mut reader = Reader::new(bytes);
             reader.byte().unwrap();
-            reader.u32()
+            (reader.u32(), reader.offset())
         };
         for longer in [
             &[0, 0x80, 0x00][..],
@@ -472,18 +489,18 @@ mod tests {
             &[0, 0x80, 0x81, 0x00],
             &[0, 0x80, 0x80, 0x80, 0x80, 0x00],
         ] {
-            assert_eq!(at_offset_1(longer), Err(WireError::NonShortest(1)));
+            assert_eq!(at_offset_1(longer), (Err(WireError::NonShortest), 1));
             assert!(postcard::from_bytes::<u32>(&longer[1..]).is_ok());
         }
-        assert_eq!(at_offset_1(&[0, 0x80, 0x01]), Ok(128));
-        assert_eq!(at_offset_1(&[0, 0x00]), Ok(0));
+        assert_eq!(at_offset_1(&[0, 0x80, 0x01]), (Ok(128), 3));
+        assert_eq!(at_offset_1(&[0, 0x00]), (Ok(0), 2));
         assert_eq!(
             Reader::new(&[0x82, 0x00]).u16(),
-            Err(WireError::NonShortest(0))
+            Err(WireError::NonShortest)
         );
         assert_eq!(
             Reader::new(&[0x82, 0x00]).i32(),
-            Err(WireError::NonShortest(0))
+            Err(WireError::NonShortest)
         );
     }
 }

@@ -199,7 +199,7 @@ impl Error {
             Error::ChecksumMismatch => ("model blob is corrupt (CRC-32 mismatch)", [0; 3]),
             Error::Malformed => ("model blob is malformed (postcard decoding failed)", [0; 3]),
             Error::NonShortestVarint { offset } => (
-                "model blob has a varint at byte {} that is not in its shortest form",
+                "model blob has a non-shortest varint at byte {}",
                 [offset, 0, 0],
             ),
             Error::TrailingBytes => ("model blob has trailing bytes before its checksum", [0; 3]),
@@ -265,7 +265,7 @@ impl Error {
                 [u32::from(layer), 0, 0],
             ),
             Error::OutputOverflow { layer } => (
-                "{layer}: parameters so large that an output could overflow f32",
+                "{layer}: an output could overflow f32",
                 [u32::from(layer), 0, 0],
             ),
             Error::InputLength { expected, found } => (

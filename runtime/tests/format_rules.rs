@@ -244,12 +244,14 @@ fn a_relu_layer_may_have_any_output_zero_point() {
 
 // 5. One encoding per model: varints in their shortest form only.
 
+/// A blob, a varint's offset in it, the varint's bytes and a longer form of the same value.
+type LongerField<'a> = (&'a [u8], usize, &'a [u8], &'a [u8]);
+
 #[test]
 fn non_shortest_varints_are_refused_where_they_are() {
     let f32_blob = tiny_f32_model().encode();
     let int8_blob = tiny_int8_model().encode();
-    // (blob, field offset, its shortest bytes, a longer form of the same value)
-    let cases: [(&[u8], usize, &[u8], &[u8]); 6] = [
+    let cases: [LongerField; 6] = [
         (&f32_blob, WIDTH_AT, &[2], &[0x82, 0x00]),
         (&f32_blob, CLASSES_AT, &[2], &[0x82, 0x80, 0x80, 0x80, 0x00]),
         (&f32_blob, COUNT_AT, &[2], &[0x82, 0x00]),
