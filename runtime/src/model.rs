@@ -20,7 +20,9 @@ const INPUT: u8 = u8::MAX;
 /// A validated model whose parameters are borrowed from the blob.
 ///
 /// Building one checks the checksum, the header, every shape, size, scale and shift, so
-/// that [`predict`](Model::predict) can only fail on a wrong input or scratch buffer.
+/// that [`predict`](Model::predict) can only fail on a wrong input or scratch buffer; and it
+/// bounds the parameters so that no logit overflows f32, so that every probability
+/// `predict` returns is a finite number (`FORMAT.md` §4, [`Error::OutputOverflow`]).
 #[derive(Debug, Clone)]
 pub struct Model<'a> {
     input: InputSpec,
@@ -373,8 +375,8 @@ fn validate<'a>(
 }
 
 /// The largest bound on an f32 layer's outputs a model may have: `2^126`, half of the largest
-/// power of two below `f32::MAX`, so that rounding (a relative `4097 · 2^-24` per layer at
-/// most, whatever the summation order) cannot carry an output to infinity.
+/// power of two below `f32::MAX`, so that rounding (under 0.5 % over 8 layers, whatever the
+/// summation order: `FORMAT.md` §4) cannot carry an output to infinity.
 const F32_OUTPUT_LIMIT: f32 = f32::from_bits(0x7e80_0000);
 
 /// The largest `input.scale · weight_scales[k]` (in f32) of a last int8 layer: `2^96`, so
