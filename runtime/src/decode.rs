@@ -9,7 +9,8 @@
 //! `no_std` build it is a fraction of the code of the generic deserializer (see
 //! `BENCHMARKS.md`), which matters on a microcontroller and in a web page. The unit tests
 //! below check that it accepts and rejects exactly what postcard does, field for field, over
-//! random models, the golden blobs and the fuzz corpus.
+//! random models, the golden blobs and the fuzz corpus, with the last two differences below
+//! built into the reference.
 //!
 //! One deliberate difference: lengths of byte arrays are read as `u32` varints on every
 //! target, where postcard reads a `usize` (so a 64-bit postcard also takes a non-shortest

@@ -284,12 +284,29 @@ fn non_shortest_varints_are_refused_where_they_are() {
     );
 }
 
-/// Corpus inputs whose outcome these rules changed: they stay in the corpus, with their new
-/// results pinned here (the first byte is the fuzz mode, odd meaning "seal it first").
+/// Corpus inputs that loaded before these rules (they stay in the corpus, with their new
+/// results pinned here), and the tiny f32 model of FORMAT.md §5 broken by each rule. The first
+/// byte is the fuzz mode, odd meaning "set the length and append the CRC first".
 #[test]
-fn corpus_inputs_that_loaded_before_these_rules() {
+fn corpus_inputs_of_these_rules() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/loader");
     let cases = [
+        (
+            "rule-non-shortest-classes",
+            Error::NonShortestVarint { offset: 17 },
+        ),
+        (
+            "rule-non-shortest-version",
+            Error::NonShortestVarint { offset: 4 },
+        ),
+        (
+            "rule-width-65536",
+            Error::WidthOutOfRange {
+                layer: u8::MAX,
+                width: 65_536,
+            },
+        ),
+        ("rule-f32-overflow", Error::OutputOverflow { layer: 0 }),
         (
             "429d428124b8a2e75210fab8799f401cab60365c",
             Error::NonShortestVarint { offset: 68 },
