@@ -100,7 +100,7 @@ impl<'a> Reader<'a> {
 
     /// Where the reader is in its input: after a refused varint, where that varint starts.
     pub(crate) fn offset(&self) -> u32 {
-        (self.len - self.rest.len()) as u32
+        self.len.saturating_sub(self.rest.len()) as u32
     }
 
     /// The bytes not read yet.

@@ -238,7 +238,7 @@ fn checked_blob(bytes: &[u8]) -> Result<Reader<'_>> {
         return Err(Error::UnsupportedVersion(version));
     }
     let length = reader.length().map_err(|_| Error::Truncated)?;
-    let header_len = bytes.len() - reader.rest().len();
+    let header_len = bytes.len().saturating_sub(reader.rest().len());
     let blob = bytes.get(..length as usize).ok_or(Error::Truncated)?;
     let checksum_at = blob
         .len()
