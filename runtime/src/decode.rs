@@ -9,16 +9,27 @@
 //! `no_std` build it is a fraction of the code of the generic deserializer (see
 //! `BENCHMARKS.md`), which matters on a microcontroller and in a web page. The unit tests
 //! below check that it accepts and rejects exactly what postcard does, field for field, over
-//! random models, the golden blobs and the fuzz corpus.
+//! random models, the golden blobs and the fuzz corpus, with the last two differences below
+//! built into the reference.
 //!
 //! One deliberate difference: lengths of byte arrays are read as `u32` varints on every
 //! target, where postcard reads a `usize` (so a 64-bit postcard also takes a non-shortest
 //! length of 6 to 10 bytes that a 32-bit one refuses). No writer produces those.
+//!
+//! Two more, both decisions of `FORMAT.md` (§1 and §2): every varint must be in its shortest
+//! form (postcard's deserializer also takes `82 00` for 2; its serializer never writes it),
+//! so one model has one encoding; and the input's width, height and channels are read as
+//! `u32` varints like every other count, so that a width of 65,536 is refused as out of
+//! range, as 4,097 is, rather than as undecodable.
 
 use crate::format::{
-    Activation, DenseLayer, F32Params, Header, InputSpec, Int8Params, Params, Quantization,
-    Requantization,
+    Activation, DenseLayer, F32Params, InputSpec, Int8Params, Params, Quantization, Requantization,
 };
+
+#[cfg(test)]
+use crate::format::Header;
+#[cfg(test)]
+use serde::{Deserialize, Serialize};
 
 /// Why a field could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,18 +38,69 @@ pub(crate) enum WireError {
     End,
     /// The bytes are not a valid encoding of the field.
     Invalid,
+    /// A varint is longer than its value needs; the reader is left at its first byte.
+    NonShortest,
 }
 
 type Wire<T> = core::result::Result<T, WireError>;
 
+/// The input description as the blob holds it: the three sizes are `u32` varints, wider
+/// than [`InputSpec`]'s `u16` fields, so that an out-of-range size reaches validation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
+pub(crate) struct InputFields {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) channels: u32,
+    pub(crate) scale: f32,
+    pub(crate) zero_point: u8,
+}
+
+impl InputFields {
+    /// `width · height · channels`, saturating at `u32::MAX`.
+    pub(crate) fn len(&self) -> u32 {
+        self.width
+            .saturating_mul(self.height)
+            .saturating_mul(self.channels)
+    }
+
+    /// The [`InputSpec`], once [`len`](Self::len) is known to be in `1..=MAX_WIDTH`: no
+    /// size is 0 then, so none exceeds the product, and each fits a `u16`.
+    pub(crate) fn spec(&self) -> InputSpec {
+        InputSpec {
+            width: self.width as u16,
+            height: self.height as u16,
+            channels: self.channels as u16,
+            scale: self.scale,
+            zero_point: self.zero_point,
+        }
+    }
+}
+
 /// A cursor over the bytes of a blob.
 pub(crate) struct Reader<'a> {
     rest: &'a [u8],
+    /// Length of the whole input, so that an error can say where in the blob it is.
+    len: usize,
 }
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Reader { rest: bytes }
+        Reader {
+            rest: bytes,
+            len: bytes.len(),
+        }
+    }
+
+    /// The reader `n` bytes further on (at the end if there are fewer).
+    pub(crate) fn skip(mut self, n: usize) -> Self {
+        self.rest = self.rest.get(n..).unwrap_or_default();
+        self
+    }
+
+    /// Where the reader is in its input: after a refused varint, where that varint starts.
+    pub(crate) fn offset(&self) -> u32 {
+        self.len.saturating_sub(self.rest.len()) as u32
     }
 
     /// The bytes not read yet.
@@ -46,19 +108,36 @@ impl<'a> Reader<'a> {
         self.rest
     }
 
+    /// The whole header: what [`magic`](Self::magic), [`version`](Self::version) and
+    /// [`length`](Self::length) read one after the other.
+    #[cfg(test)]
+    #[cfg(test)]
     pub(crate) fn header(&mut self) -> Wire<Header> {
         Ok(Header {
-            magic: self.array()?,
-            version: self.u16()?,
-            length: u32::from_le_bytes(self.array()?),
+            magic: self.magic()?,
+            version: self.version()?,
+            length: self.length()?,
         })
     }
 
-    pub(crate) fn input_spec(&mut self) -> Wire<InputSpec> {
-        Ok(InputSpec {
-            width: self.u16()?,
-            height: self.u16()?,
-            channels: self.u16()?,
+    pub(crate) fn magic(&mut self) -> Wire<[u8; 4]> {
+        self.array()
+    }
+
+    pub(crate) fn version(&mut self) -> Wire<u16> {
+        self.u16()
+    }
+
+    /// The header's fixed 4-byte little-endian length.
+    pub(crate) fn length(&mut self) -> Wire<u32> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    pub(crate) fn input_spec(&mut self) -> Wire<InputFields> {
+        Ok(InputFields {
+            width: self.u32()?,
+            height: self.u32()?,
+            channels: self.u32()?,
             scale: self.f32()?,
             zero_point: self.byte()?,
         })
@@ -145,16 +224,22 @@ impl<'a> Reader<'a> {
     }
 
     /// A LEB128 varint of at most `max_bytes` bytes whose last byte is at most `last_max`,
-    /// as postcard's `try_take_varint_u{16,32}` reads it.
+    /// as postcard's `try_take_varint_u{16,32}` reads it, and in its shortest form: a last
+    /// byte of 0 after others (`80 00` for 0, `82 00` for 2) is refused, where postcard takes it.
     fn varint(&mut self, max_bytes: u32, last_max: u8) -> Wire<u32> {
+        let start = self.rest;
         let mut value = 0u32;
         for index in 0..max_bytes {
             let byte = self.byte()?;
             value |= u32::from(byte & 0x7f) << (7 * index);
             if byte & 0x80 == 0 {
-                let overflows = index + 1 == max_bytes && byte > last_max;
-                return if overflows {
+                return if index + 1 == max_bytes && byte > last_max {
                     Err(WireError::Invalid)
+                } else if index > 0 && byte == 0 {
+                    // The varint's `index + 1` bytes were read: it started that far back.
+                    // Left unread, so that the reader's offset names it.
+                    self.rest = start;
+                    Err(WireError::NonShortest)
                 } else {
                     Ok(value)
                 };
@@ -167,14 +252,14 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
+    use serde::{Deserialize, Serialize};
     use std::vec::Vec;
 
     /// What one decoder made of a blob's fields, up to the first field it could not read.
     #[derive(Debug, PartialEq)]
     struct Decoded<'a> {
         header: Option<Header>,
-        input: Option<InputSpec>,
+        input: Option<InputFields>,
         classes: Option<u32>,
         count: Option<u32>,
         layers: Vec<DenseLayer<'a>>,
@@ -225,8 +310,17 @@ mod tests {
         }};
     }
 
-    fn by_postcard<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<(T, &'a [u8])> {
-        postcard::take_from_bytes(bytes).ok()
+    /// The reference: postcard's deserializer, restricted to the encodings its serializer
+    /// writes. Postcard reads non-shortest varints (`82 00` as 2) that the format refuses
+    /// (`FORMAT.md` §1), so a field counts as read only if postcard's own encoding of the
+    /// value it read is exactly the bytes it consumed, which for these types fails only on a
+    /// varint longer than needed.
+    fn by_postcard<'a, T: Deserialize<'a> + Serialize>(bytes: &'a [u8]) -> Option<(T, &'a [u8])> {
+        let (value, rest) = postcard::take_from_bytes::<T>(bytes).ok()?;
+        let consumed = &bytes[..bytes.len() - rest.len()];
+        let mut buffer = std::vec![0; consumed.len() + 16];
+        let written = postcard::to_slice(&value, &mut buffer).ok()?;
+        (written == consumed).then_some((value, rest))
     }
 
     fn by_reader<'a, T>(
@@ -242,7 +336,7 @@ mod tests {
         let postcard = decode_with!(
             bytes,
             by_postcard::<Header>,
-            by_postcard::<InputSpec>,
+            by_postcard::<InputFields>,
             by_postcard::<u32>,
             by_postcard::<DenseLayer>
         );
@@ -379,5 +473,35 @@ mod tests {
         );
         assert!(postcard::from_bytes::<u32>(&[0x80, 0x80, 0x80, 0x80, 0x10]).is_err());
         assert!(postcard::from_bytes::<u16>(&[0xff, 0xff, 0x04]).is_err());
+    }
+
+    #[test]
+    fn only_shortest_varints_are_read_where_postcard_reads_any() {
+        // The value, and where the reader is left.
+        let at_offset_1 = |bytes: &[u8]| {
+            let mut reader = Reader::new(bytes);
+            reader.byte().unwrap();
+            (reader.u32(), reader.offset())
+        };
+        for longer in [
+            &[0, 0x80, 0x00][..],
+            &[0, 0x82, 0x00],
+            &[0, 0xff, 0x00],
+            &[0, 0x80, 0x81, 0x00],
+            &[0, 0x80, 0x80, 0x80, 0x80, 0x00],
+        ] {
+            assert_eq!(at_offset_1(longer), (Err(WireError::NonShortest), 1));
+            assert!(postcard::from_bytes::<u32>(&longer[1..]).is_ok());
+        }
+        assert_eq!(at_offset_1(&[0, 0x80, 0x01]), (Ok(128), 3));
+        assert_eq!(at_offset_1(&[0, 0x00]), (Ok(0), 2));
+        assert_eq!(
+            Reader::new(&[0x82, 0x00]).u16(),
+            Err(WireError::NonShortest)
+        );
+        assert_eq!(
+            Reader::new(&[0x82, 0x00]).i32(),
+            Err(WireError::NonShortest)
+        );
     }
 }

@@ -23,6 +23,12 @@ pub enum Error {
     ChecksumMismatch,
     /// The postcard encoding could not be decoded (a field ends early or holds an invalid value).
     Malformed,
+    /// A varint is longer than its value needs (`80 00` for 0): the format allows one
+    /// encoding per model, the shortest.
+    NonShortestVarint {
+        /// Offset in the blob of the varint's first byte.
+        offset: u32,
+    },
     /// Bytes are left over between the last layer and the checksum.
     TrailingBytes,
     /// The model declares no layers.
@@ -98,6 +104,13 @@ pub enum Error {
     },
     /// An f32 weight or bias is NaN or infinite.
     NonFiniteParameter {
+        /// Index of the layer.
+        layer: u8,
+    },
+    /// A layer's parameters are so large that an output could overflow f32 (an f32 layer
+    /// whose output bound exceeds `2^126`, or a last int8 layer whose logit scale
+    /// `input.scale · weight_scales[k]` exceeds `2^96`; `FORMAT.md` §4).
+    OutputOverflow {
         /// Index of the layer.
         layer: u8,
     },
@@ -185,6 +198,10 @@ impl Error {
             ),
             Error::ChecksumMismatch => ("model blob is corrupt (CRC-32 mismatch)", [0; 3]),
             Error::Malformed => ("model blob is malformed (postcard decoding failed)", [0; 3]),
+            Error::NonShortestVarint { offset } => (
+                "model blob has a non-shortest varint at byte {}",
+                [offset, 0, 0],
+            ),
             Error::TrailingBytes => ("model blob has trailing bytes before its checksum", [0; 3]),
             Error::NoLayers => ("model has no layers", [0; 3]),
             Error::TooManyLayers(n) => (
@@ -245,6 +262,10 @@ impl Error {
             ),
             Error::NonFiniteParameter { layer } => (
                 "{layer}: a weight or bias is NaN or infinite",
+                [u32::from(layer), 0, 0],
+            ),
+            Error::OutputOverflow { layer } => (
+                "{layer}: an output could overflow f32",
                 [u32::from(layer), 0, 0],
             ),
             Error::InputLength { expected, found } => (
@@ -340,6 +361,7 @@ mod tests {
             Error::UnsupportedVersion(7),
             Error::ChecksumMismatch,
             Error::Malformed,
+            Error::NonShortestVarint { offset: 4 },
             Error::TrailingBytes,
             Error::NoLayers,
             Error::TooManyLayers(300),
@@ -374,6 +396,7 @@ mod tests {
             Error::InvalidRequantization { layer: 0 },
             Error::RequantizationPlacement { layer: 1 },
             Error::NonFiniteParameter { layer: 0 },
+            Error::OutputOverflow { layer: 1 },
             Error::InputLength {
                 expected: 784,
                 found: u32::MAX,

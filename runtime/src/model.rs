@@ -3,7 +3,7 @@
 use heapless::Vec;
 
 use crate::batch::BatchScratch;
-use crate::decode::{Reader, WireError};
+use crate::decode::{InputFields, Reader, WireError};
 use crate::error::{Error, Result};
 use crate::fixed_point::is_valid_requantization;
 use crate::format::{
@@ -20,7 +20,9 @@ const INPUT: u8 = u8::MAX;
 /// A validated model whose parameters are borrowed from the blob.
 ///
 /// Building one checks the checksum, the header, every shape, size, scale and shift, so
-/// that [`predict`](Model::predict) can only fail on a wrong input or scratch buffer.
+/// that [`predict`](Model::predict) can only fail on a wrong input or scratch buffer; and it
+/// bounds the parameters so that no logit overflows f32, so that every probability
+/// `predict` returns is a finite number (`FORMAT.md` §4, [`Error::OutputOverflow`]).
 #[derive(Debug, Clone)]
 pub struct Model<'a> {
     input: InputSpec,
@@ -36,27 +38,14 @@ impl<'a> Model<'a> {
     /// Bytes after the length the header declares are ignored, so a blob can be read from a
     /// padded flash region.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Model<'a>> {
-        let mut reader = Reader::new(checked_blob(bytes)?);
-        reader.header()?;
-        let input = reader.input_spec()?;
-        let classes = reader.u32()?;
-        let count = reader.u32()?;
-        if count == 0 {
-            return Err(Error::NoLayers);
-        }
-        if count as usize > MAX_LAYERS {
-            return Err(Error::TooManyLayers(count));
-        }
-        let mut layers = Vec::new();
-        for _ in 0..count {
-            layers
-                .push(reader.dense_layer()?)
-                .map_err(|_| Error::TooManyLayers(count))?;
-        }
-        if !reader.rest().is_empty() {
-            return Err(Error::TrailingBytes);
-        }
-        validate(input, classes, &layers)
+        let mut reader = checked_blob(bytes)?;
+        read_and_validate(&mut reader).map_err(|error| match error {
+            // The reader stops at the varint it refuses: that is the offset to name.
+            Error::NonShortestVarint { .. } => Error::NonShortestVarint {
+                offset: reader.offset(),
+            },
+            other => other,
+        })
     }
 
     /// The input image description.
@@ -210,24 +199,47 @@ impl<'a> Model<'a> {
     }
 }
 
-/// Checks magic, version, declared length and CRC; returns the blob without padding.
-fn checked_blob(bytes: &[u8]) -> Result<&[u8]> {
+/// Reads the fields after the header (from [`checked_blob`]) and validates the model.
+fn read_and_validate<'a>(reader: &mut Reader<'a>) -> Result<Model<'a>> {
+    let input = reader.input_spec()?;
+    let classes = reader.u32()?;
+    let count = reader.u32()?;
+    if count == 0 {
+        return Err(Error::NoLayers);
+    }
+    if count as usize > MAX_LAYERS {
+        return Err(Error::TooManyLayers(count));
+    }
+    let mut layers = Vec::new();
+    for _ in 0..count {
+        layers
+            .push(reader.dense_layer()?)
+            .map_err(|_| Error::TooManyLayers(count))?;
+    }
+    if !reader.rest().is_empty() {
+        return Err(Error::TrailingBytes);
+    }
+    validate(input, classes, &layers)
+}
+
+/// Checks magic, version, declared length and CRC, in that order (`FORMAT.md` §4); returns
+/// a reader of the blob's contents (no padding, no checksum) past the header.
+fn checked_blob(bytes: &[u8]) -> Result<Reader<'_>> {
     let magic_len = bytes.len().min(MAGIC.len());
     if bytes.get(..magic_len) != MAGIC.get(..magic_len) {
         return Err(Error::BadMagic);
     }
-    let header = match Reader::new(bytes).header() {
-        Ok(header) => header,
-        // A version varint that never ends is garbage; anything else is a cut-short header.
-        Err(WireError::Invalid) => return Err(Error::Malformed),
-        Err(WireError::End) => return Err(Error::Truncated),
-    };
-    if header.version != FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion(header.version));
+    // The version is judged as soon as its varint ends, before the length field is read:
+    // a later version may change everything after it (`TMLP 03` alone is version 3).
+    let mut reader = Reader::new(bytes);
+    reader.magic().map_err(header_error)?;
+    let version = reader.version().map_err(header_error)?;
+    if version != FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion(version));
     }
-    let blob = bytes
-        .get(..header.length as usize)
-        .ok_or(Error::Truncated)?;
+    let length = reader.length().map_err(|_| Error::Truncated)?;
+    let header_len = bytes.len().saturating_sub(reader.rest().len());
+    let blob = bytes.get(..length as usize).ok_or(Error::Truncated)?;
     let checksum_at = blob
         .len()
         .checked_sub(CHECKSUM_LEN)
@@ -240,24 +252,45 @@ fn checked_blob(bytes: &[u8]) -> Result<&[u8]> {
     if CRC.checksum(contents) != stored {
         return Err(Error::ChecksumMismatch);
     }
-    Ok(contents)
+    // A declared length inside the header leaves nothing to read: the fields are `Malformed`.
+    Ok(Reader::new(contents).skip(header_len))
+}
+
+/// In the header, before the checksum: bytes that end too early are a cut-short blob.
+fn header_error(error: WireError) -> Error {
+    match error {
+        WireError::End => Error::Truncated,
+        WireError::Invalid => Error::Malformed,
+        // The version, the header's only varint, follows the magic.
+        WireError::NonShortest => Error::NonShortestVarint {
+            offset: MAGIC.len() as u32,
+        },
+    }
 }
 
 /// Every field the body cannot hold is a malformed blob: its checksum was right, so it was
 /// written that way.
+///
+/// A [`WireError`] holds no offset (a payload in it made every reading step larger: the wasm
+/// module measured 16,149 bytes with it, 15,954 without): [`Model::from_bytes`] fills in the offset of a
+/// `NonShortestVarint` from where the reader stopped.
 impl From<WireError> for Error {
-    fn from(_: WireError) -> Error {
-        Error::Malformed
+    fn from(error: WireError) -> Error {
+        match error {
+            WireError::End | WireError::Invalid => Error::Malformed,
+            WireError::NonShortest => Error::NonShortestVarint { offset: 0 },
+        }
     }
 }
 
 fn validate<'a>(
-    input: InputSpec,
+    input: InputFields,
     classes: u32,
     layers: &Vec<DenseLayer<'a>, MAX_LAYERS>,
 ) -> Result<Model<'a>> {
     let input_len = input.len();
     check_width(INPUT, input_len)?;
+    let input = input.spec();
     check_scale(INPUT, input.scale)?;
     let first = layers.first().ok_or(Error::NoLayers)?;
     let kind = first.params.kind();
@@ -269,6 +302,9 @@ fn validate<'a>(
         zero_point: i32::from(input.zero_point),
     };
     let mut widest_hidden = 0;
+    // f32 models: a bound on the magnitude of every value entering the layer (§4).
+    let pixel_reach = input.zero_point.max(u8::MAX - input.zero_point);
+    let mut input_bound = input.scale * f32::from(pixel_reach);
     for (index, layer) in layers.iter().enumerate() {
         let id = index as u8;
         let is_last = index == last_index;
@@ -294,7 +330,12 @@ fn validate<'a>(
         }
         let weight_count = layer.inputs * layer.outputs; // both <= 4096: no overflow
         match &layer.params {
-            Params::F32(params) => check_f32(id, weight_count, layer.outputs, params)?,
+            Params::F32(params) => {
+                input_bound = check_f32(id, weight_count, layer.outputs, params, input_bound)?;
+                if !is_at_most(input_bound, F32_OUTPUT_LIMIT) {
+                    return Err(Error::OutputOverflow { layer: id });
+                }
+            }
             Params::Int8(params) => {
                 let expected_zero_points = if index == 0 { 0..=255 } else { -128..=127 };
                 check_int8(id, weight_count, layer.outputs, params)?;
@@ -333,6 +374,20 @@ fn validate<'a>(
     })
 }
 
+/// The largest bound on an f32 layer's outputs a model may have: `2^126`, half of the largest
+/// power of two below `f32::MAX`, so that rounding (under 0.5 % over 8 layers, whatever the
+/// summation order: `FORMAT.md` §4) cannot carry an output to infinity.
+const F32_OUTPUT_LIMIT: f32 = f32::from_bits(0x7e80_0000);
+
+/// The largest `input.scale · weight_scales[k]` (in f32) of a last int8 layer: `2^96`, so
+/// that a logit, at most `2^31` of those, stays below `2^127` and finite.
+const LOGIT_SCALE_LIMIT: f32 = f32::from_bits(0x6f80_0000);
+
+/// `value ≤ limit`; false for NaN, which the bounds treat as over.
+fn is_at_most(value: f32, limit: f32) -> bool {
+    value <= limit
+}
+
 fn check_width(layer: u8, width: u32) -> Result<()> {
     if (1..=MAX_WIDTH).contains(&width) {
         Ok(())
@@ -362,17 +417,38 @@ fn check_size(layer: u8, bytes: &[u8], count: u32, element_size: u32) -> Result<
     }
 }
 
-fn check_f32(layer: u8, weight_count: u32, outputs: u32, params: &F32Params<'_>) -> Result<()> {
+/// Checks an f32 layer's sizes and values, and returns the bound on its outputs' magnitude
+/// given `input_bound` on its inputs' (`FORMAT.md` §4): `max_k |bias[k]| + input_bound ·
+/// Σ_j max_k |W[j][k]|` in f32, the rows `j` summed in order.
+fn check_f32(
+    layer: u8,
+    weight_count: u32,
+    outputs: u32,
+    params: &F32Params<'_>,
+    input_bound: f32,
+) -> Result<f32> {
     check_size(layer, params.weights, weight_count, 4)?;
     check_size(layer, params.bias, outputs, 4)?;
-    let (weights, _) = params.weights.as_chunks::<4>();
-    let (bias, _) = params.bias.as_chunks::<4>();
-    if weights
-        .iter()
-        .chain(bias)
-        .all(|b| f32::from_le_bytes(*b).is_finite())
-    {
-        Ok(())
+    // One pass over the weights (most of a model's bytes) for both checks.
+    let (mut finite, mut row_sum, mut row_max, mut column) = (true, 0.0f32, 0.0f32, 0);
+    for weight in params.weights.as_chunks::<4>().0 {
+        let weight = f32::from_le_bytes(*weight);
+        finite &= weight.is_finite();
+        row_max = row_max.max(weight.abs());
+        column += 1;
+        if column == outputs {
+            row_sum += row_max;
+            (row_max, column) = (0.0, 0);
+        }
+    }
+    let mut bias_max = 0.0f32;
+    for bias in params.bias.as_chunks::<4>().0 {
+        let bias = f32::from_le_bytes(*bias);
+        finite &= bias.is_finite();
+        bias_max = bias_max.max(bias.abs());
+    }
+    if finite {
+        Ok(bias_max + input_bound * row_sum)
     } else {
         Err(Error::NonFiniteParameter { layer })
     }
@@ -385,7 +461,15 @@ fn check_int8(layer: u8, weight_count: u32, outputs: u32, params: &Int8Params<'_
     check_scale(layer, params.input.scale)?;
     let (scales, _) = params.weight_scales.as_chunks::<4>();
     for scale in scales {
-        check_scale(layer, f32::from_le_bytes(*scale))?;
+        let scale = f32::from_le_bytes(*scale);
+        check_scale(layer, scale)?;
+        // Without requantization (the last layer) the accumulators become f32 logits,
+        // `f32(acc) · (input.scale · scale)`, at most 2^31 · LOGIT_SCALE_LIMIT = 2^127.
+        if params.requantization.is_none()
+            && !is_at_most(params.input.scale * scale, LOGIT_SCALE_LIMIT)
+        {
+            return Err(Error::OutputOverflow { layer });
+        }
     }
     if let Some(requantization) = &params.requantization {
         check_size(layer, requantization.multipliers, outputs, 4)?;
