@@ -22,7 +22,7 @@ print(json.dumps({"framework": "tinymlp trainer (" + r["device"] + ")", "seed": 
   "int8_accuracy": r["int8_blob"]["score"]["accuracy"], "peak_rss_mib": rss}))
 PY
   if "$PY" -c "import keras" 2>/dev/null; then
-    (cd bench && "../$PY" keras_mnist.py --seed "$seed" --data-dir ../data/mnist | tail -1)
+    "$PY" bench/keras_mnist.py --seed "$seed" --data-dir data/mnist | tail -1
   fi
   if "$PY" -c "import torch" 2>/dev/null; then
     # One run per seed, without a warm-up run, as the other frameworks are timed.
