@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{f32_bytes, i32_bytes, tiny_f32_model, tiny_int8_model, OwnedModel, OwnedParams};
+use common::{
+    f32_bytes, i32_bytes, load, load_model, splice, tiny_f32_model, tiny_int8_model, varint,
+    OwnedModel, OwnedParams,
+};
 use tinymlp::fixed_point::quantize_multiplier;
 use tinymlp::{Error, F32Scratch, Int8Scratch, Model, Params, RawOutputs};
 use tinymlp_fuzz_case::seal;
@@ -15,34 +18,6 @@ const WIDTH_AT: usize = 9;
 /// Offsets of the classes and the layer count.
 const CLASSES_AT: usize = 17;
 const COUNT_AT: usize = 18;
-
-fn load(blob: &[u8]) -> Result<(), Error> {
-    Model::from_bytes(blob).map(|_| ())
-}
-
-fn load_model(model: &OwnedModel) -> Result<(), Error> {
-    load(&model.encode())
-}
-
-/// postcard's (shortest) unsigned varint.
-fn varint(mut value: u64) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    loop {
-        let low = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            bytes.push(low);
-            return bytes;
-        }
-        bytes.push(low | 0x80);
-    }
-}
-
-/// A sealed copy of `blob` (length and checksum recomputed) with `range` replaced by `with`.
-fn splice(blob: &[u8], range: std::ops::Range<usize>, with: &[u8]) -> Vec<u8> {
-    let contents = &blob[..blob.len() - tinymlp::CHECKSUM_LEN];
-    seal(&[&contents[..range.start], with, &contents[range.end..]].concat())
-}
 
 // 1. Input sizes are u32 varints; every out-of-range size is `WidthOutOfRange`.
 

@@ -6,47 +6,18 @@
 mod common;
 
 use common::{
-    f32_bytes, i32_bytes, i8_bytes, tiny_f32_model, tiny_int8_model, OwnedLayer, OwnedModel,
-    OwnedParams,
+    f32_bytes, i32_bytes, i8_bytes, load, load_model, splice, tiny_f32_model, tiny_int8_model,
+    varint, OwnedLayer, OwnedModel, OwnedParams,
 };
 use tinymlp::{
     Activation, Error, F32Scratch, Header, Int8Scratch, Model, ParamKind, Quantization,
     FORMAT_VERSION, MAX_LAYERS, MAX_WIDTH,
 };
-use tinymlp_fuzz_case::seal;
 
 /// Offset of the fixed 4-byte length: magic (4) and the one-byte version varint.
 const LENGTH_AT: usize = 5;
 /// Offset of the layer count in the tiny models: header 9, input spec 8, classes 1.
 const COUNT_AT: usize = 18;
-
-fn load(blob: &[u8]) -> Result<(), Error> {
-    Model::from_bytes(blob).map(|_| ())
-}
-
-fn load_model(model: &OwnedModel) -> Result<(), Error> {
-    load(&model.encode())
-}
-
-/// postcard's unsigned varint.
-fn varint(mut value: u64) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    loop {
-        let low = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            bytes.push(low);
-            return bytes;
-        }
-        bytes.push(low | 0x80);
-    }
-}
-
-/// A sealed copy of `blob` (checksum dropped and recomputed) with `range` replaced by `with`.
-fn splice(blob: &[u8], range: std::ops::Range<usize>, with: &[u8]) -> Vec<u8> {
-    let contents = &blob[..blob.len() - tinymlp::CHECKSUM_LEN];
-    seal(&[&contents[..range.start], with, &contents[range.end..]].concat())
-}
 
 fn both_tiny_blobs() -> [(&'static str, Vec<u8>); 2] {
     [

@@ -487,3 +487,35 @@ pub fn tiny_int8_model() -> OwnedModel {
         ],
     }
 }
+
+// Hand-editing blobs (the malformed-blob and format-rule tests).
+
+/// `Model::from_bytes`, its result only.
+pub fn load(blob: &[u8]) -> Result<(), tinymlp::Error> {
+    tinymlp::Model::from_bytes(blob).map(|_| ())
+}
+
+/// An owned model encoded, then loaded.
+pub fn load_model(model: &OwnedModel) -> Result<(), tinymlp::Error> {
+    load(&model.encode())
+}
+
+/// postcard's (shortest) unsigned varint.
+pub fn varint(mut value: u64) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    loop {
+        let low = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            bytes.push(low);
+            return bytes;
+        }
+        bytes.push(low | 0x80);
+    }
+}
+
+/// A sealed copy of `blob` (length and checksum recomputed) with `range` replaced by `with`.
+pub fn splice(blob: &[u8], range: std::ops::Range<usize>, with: &[u8]) -> Vec<u8> {
+    let contents = &blob[..blob.len() - tinymlp::CHECKSUM_LEN];
+    tinymlp_fuzz_case::seal(&[&contents[..range.start], with, &contents[range.end..]].concat())
+}
