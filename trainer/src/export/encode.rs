@@ -44,7 +44,7 @@ pub fn encode_int8(input: &InputSpec, layers: &[QuantizedLayer]) -> Result<Vec<u
                 .map_or(Vec::new(), |r| r.shifts.iter().map(|&s| s as u8).collect()),
         })
         .collect();
-    let last = layers.len() - 1;
+    let count = layers.len();
     let dense: Vec<DenseLayer<'_>> = layers
         .iter()
         .zip(&bytes)
@@ -52,11 +52,7 @@ pub fn encode_int8(input: &InputSpec, layers: &[QuantizedLayer]) -> Result<Vec<u
         .map(|(i, (l, b))| DenseLayer {
             inputs: l.inputs as u32,
             outputs: l.outputs as u32,
-            activation: if i == last {
-                Activation::Softmax
-            } else {
-                Activation::Relu
-            },
+            activation: activation(i, count),
             params: Params::Int8(Int8Params {
                 input: l.input,
                 weights: &b.weights,
@@ -80,7 +76,7 @@ pub fn encode_f32(input: &InputSpec, parameters: &Parameters) -> Result<Vec<u8>>
         .iter()
         .map(|l| (le_f32(&l.weights), le_f32(&l.bias)))
         .collect();
-    let last = parameters.layers.len() - 1;
+    let count = parameters.layers.len();
     let dense: Vec<DenseLayer<'_>> = parameters
         .layers
         .iter()
@@ -89,11 +85,7 @@ pub fn encode_f32(input: &InputSpec, parameters: &Parameters) -> Result<Vec<u8>>
         .map(|(i, (l, (w, b)))| DenseLayer {
             inputs: l.inputs as u32,
             outputs: l.outputs as u32,
-            activation: if i == last {
-                Activation::Softmax
-            } else {
-                Activation::Relu
-            },
+            activation: activation(i, count),
             params: Params::F32(F32Params {
                 weights: w,
                 bias: b,
@@ -101,6 +93,15 @@ pub fn encode_f32(input: &InputSpec, parameters: &Parameters) -> Result<Vec<u8>>
         })
         .collect();
     encode(input, &dense)
+}
+
+/// The trainer's MLPs: ReLU on every hidden layer, softmax on the last of `count`.
+fn activation(index: usize, count: usize) -> Activation {
+    if index + 1 == count {
+        Activation::Softmax
+    } else {
+        Activation::Relu
+    }
 }
 
 fn encode(input: &InputSpec, layers: &[DenseLayer<'_>]) -> Result<Vec<u8>> {
