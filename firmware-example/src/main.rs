@@ -96,7 +96,7 @@ fn classify_all(model: &Model<'_>, load_stack: usize) -> bool {
             return false;
         };
         let before = counter.now();
-        let prediction = tinymlp_predict_digit(&model, pixels, &mut scratch);
+        let prediction = tinymlp_predict_digit(model, pixels, &mut scratch);
         let cost = counter.since(before);
         let prediction = match prediction {
             Ok(prediction) => prediction,
