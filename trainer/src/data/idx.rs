@@ -48,16 +48,14 @@ pub fn dataset(
     }
     let found = labels.iter().max().map_or(0, |&l| usize::from(l) + 1);
     let classes = classes.unwrap_or(found);
-    if let Some(at) = labels.iter().position(|&l| usize::from(l) >= classes) {
-        return Err(Error::BadData {
+    // `Dataset::new` checks every label against the class count; its words, with the file.
+    Dataset::new(pixels, labels, (rows, cols), classes).map_err(|error| match error {
+        Error::Config(reason) => Error::BadData {
             path: label_path,
-            reason: format!(
-                "label {} of sample {at} is not a class (0..{classes})",
-                labels[at]
-            ),
-        });
-    }
-    Dataset::new(pixels, labels, (rows, cols), classes)
+            reason,
+        },
+        other => other,
+    })
 }
 
 fn be_u32(bytes: &[u8], at: usize) -> Option<usize> {
