@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use tinymlp::{F32Scratch, Int8BatchScratch, OutputDigest, ParamKind, Prediction};
 
-use crate::data::Dataset;
+use crate::data::{Dataset, Inputs};
 use crate::error::Result;
 
 /// Widest hidden layer a blob may have (the format's limit).
@@ -71,6 +71,17 @@ impl<'a> Predictor<'a> {
         self.predict_many(input, |_, p| answer = (p.class, p.probability))?;
         Ok(answer)
     }
+
+    /// The class and probability of sample `index` of `data` (its pixels, or its raw
+    /// features, which the blob standardizes itself).
+    pub fn predict_sample(&mut self, data: &Dataset, index: usize) -> Result<(usize, f32)> {
+        match data.image(index) {
+            Some(image) => self.predict(image),
+            None => Err(crate::Error::Config(
+                "feature data needs the model format v3 (not in this build yet)".into(),
+            )),
+        }
+    }
 }
 
 /// A blob's results on a dataset.
@@ -93,15 +104,19 @@ pub struct BlobScore {
 /// Runs every sample of `data` through the blob with `tinymlp::Model::predict`.
 pub fn score_blob(blob: &[u8], data: &Dataset) -> Result<BlobScore> {
     tinymlp::Model::from_bytes(blob)?;
+    let Inputs::Pixels { images, .. } = &data.inputs else {
+        return Err(crate::Error::Config(
+            "feature data needs the model format v3 (not in this build yet)".into(),
+        ));
+    };
     // Per chunk of samples (one batch call each, chunks on all cores): each sample's
     // predicted class and raw output bytes.
     type Chunk = Result<Vec<(u8, Vec<u8>)>>;
-    let chunks: Vec<Chunk> = data
-        .images
-        .par_chunks(1024 * data.pixels().max(1))
+    let chunks: Vec<Chunk> = images
+        .par_chunks(1024 * data.width().max(1))
         .map(|inputs| {
             let mut predictor = Predictor::new(blob)?;
-            let mut out = Vec::with_capacity(inputs.len() / data.pixels().max(1));
+            let mut out = Vec::with_capacity(inputs.len() / data.width().max(1));
             predictor.predict_many(inputs, |_, p| out.push((p.class as u8, raw_bytes(&p))))?;
             Ok(out)
         })
@@ -142,8 +157,11 @@ pub fn digest_of(blob: &[u8], data: &Dataset, count: usize) -> Result<u32> {
     let mut predictor = Predictor::new(blob)?;
     let mut digest = OutputDigest::new();
     let samples = count.min(data.len());
-    predictor.predict_many(&data.images[..samples * data.pixels()], |_, p| {
-        digest.add(&p)
-    })?;
+    let Inputs::Pixels { images, .. } = &data.inputs else {
+        return Err(crate::Error::Config(
+            "feature data needs the model format v3 (not in this build yet)".into(),
+        ));
+    };
+    predictor.predict_many(&images[..samples * data.width()], |_, p| digest.add(&p))?;
     Ok(digest.finish())
 }
