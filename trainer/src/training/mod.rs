@@ -302,7 +302,8 @@ impl Model {
     pub(crate) fn fitted_input(&mut self, data: &Dataset) -> Result<InputTransform> {
         if self.input.is_none() && matches!(data.inputs, crate::data::Inputs::Features { .. }) {
             return Err(Error::Config(
-                "the model has not been fitted: its feature standardization comes from the                  training data (fit first, or give one with Sequential::input)"
+                "the model has not been fitted: its feature standardization comes from the \
+                 training data (fit first, or give one with Sequential::input)"
                     .into(),
             ));
         }
