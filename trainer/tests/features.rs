@@ -326,7 +326,9 @@ const GOOD: &str = "tiny,huge,kind\n0.001,1000,a\n-0.002,2000,b\n0.003,3000,a\n-
 
 #[test]
 fn bad_data_errors_name_the_file_the_line_and_the_column() {
-    let cases: [(&str, &str, Option<&str>, Option<&str>, &str); 9] = [
+    // (name, training file, label column, test file, the error)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, &'a str);
+    let cases: [Case; 9] = [
         (
             "not-a-number",
             "tiny,huge,kind\n0.001,1000,a\n0.002,lots,b\n",
