@@ -80,8 +80,8 @@ struct TrainArgs {
     data_dir: PathBuf,
     /// Train on this file instead of MNIST; its type comes from its name: .csv (a header
     /// line; features are the numeric columns, the label is --label), .npz (arrays X and
-    /// y), .npy (features; labels in --train-labels), or an IDX image file (...-idx3-ubyte
-    /// or .idx3, raw or .gz; labels in --train-labels).
+    /// y), .npy (features; labels in --train-labels), or an IDX file (...-ubyte or .idx*,
+    /// raw or .gz; u8 samples are images, other types features; labels in --train-labels).
     #[arg(long, value_name = "FILE")]
     train: Option<PathBuf>,
     /// The labels of a .npy or IDX --train file (a .npy, or an IDX label file).

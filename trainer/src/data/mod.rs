@@ -178,13 +178,14 @@ impl Dataset {
         Dataset::from_table(read_npy_pair(features.as_ref(), labels.as_ref())?)
     }
 
-    /// An IDX image file and its label file (raw or `.gz`; MNIST, Fashion-MNIST, EMNIST):
-    /// `u8` images as MNIST's, the class count one more than the largest label.
-    pub fn from_idx(images: impl AsRef<Path>, labels: impl AsRef<Path>) -> Result<Dataset> {
+    /// An IDX sample file and its label file (raw or `.gz`; MNIST, Fashion-MNIST, EMNIST):
+    /// `u8` samples are images as MNIST's, any other element type features (see
+    /// [`idx::parse_samples`]); the class count is one more than the largest label.
+    pub fn from_idx(samples: impl AsRef<Path>, labels: impl AsRef<Path>) -> Result<Dataset> {
         let read = |path: &Path| -> Result<(std::path::PathBuf, Vec<u8>)> {
             Ok((path.to_path_buf(), idx::read_maybe_gz(path)?))
         };
-        idx::dataset(read(images.as_ref())?, read(labels.as_ref())?, None)
+        idx::samples_dataset(read(samples.as_ref())?, read(labels.as_ref())?)
     }
 
     /// Number of samples.

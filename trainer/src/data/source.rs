@@ -26,8 +26,8 @@ pub enum Source {
 
 impl Source {
     /// The source `path` names by its extension: `.csv`; `.npz`; `.npy` (with `labels`, a
-    /// second `.npy`); an IDX file (`...-idx3-ubyte`, `.idx3`, either with `.gz`; with
-    /// `labels`, its IDX label file). `label` names a CSV file's label column.
+    /// second `.npy`); an IDX file (`...-ubyte` as MNIST's, or `.idx3` and the like, either
+    /// with `.gz`; with `labels`, its IDX label file). `label` names a CSV file's label column.
     pub fn new(path: &Path, labels: Option<&Path>, label: Option<&str>) -> Result<Source> {
         let name = path
             .file_name()
@@ -41,12 +41,16 @@ impl Source {
             "npz"
         } else if name.ends_with(".npy") {
             "npy"
-        } else if name.ends_with("idx3-ubyte") || name.ends_with(".idx3") {
+        } else if name.ends_with("-ubyte")
+            || Path::new(name)
+                .extension()
+                .is_some_and(|e| e.to_string_lossy().starts_with("idx"))
+        {
             "idx"
         } else {
             return refuse(
                 "unknown file type: expected .csv, .npz, .npy (with a labels .npy) or an IDX \
-                 image file (...-idx3-ubyte or .idx3, raw or .gz, with its label file)"
+                 file (...-ubyte or .idx*, raw or .gz, with its label file)"
                     .into(),
             );
         };
