@@ -8,7 +8,8 @@ use std::sync::Arc;
 use tinymlp::{Model, Params};
 use trainer::data::InputTransform;
 use trainer::export::{
-    calibrate, encode_f32, encode_int8, input_quantization, quantize, score_blob, Calibration,
+    calibrate, encode_f32, encode_int8, input_quantization, quantize, score_blob, BlobHead,
+    Calibration,
 };
 use trainer::files::write_atomic;
 use trainer::Dense;
@@ -36,8 +37,9 @@ fn int8_and_f32_blobs_score_like_the_float_model() {
     assert_eq!(ranges.len(), 2);
     let first = input_quantization(&input, &train, Calibration::default());
     let layers = quantize(&parameters, first, &ranges).unwrap();
-    let int8 = encode_int8(&spec, &layers).unwrap();
-    let f32_blob = encode_f32(&spec, &parameters).unwrap();
+    let head = BlobHead::unnamed(tinymlp::Input::Pixels(spec));
+    let int8 = encode_int8(&head, &layers).unwrap();
+    let f32_blob = encode_f32(&head, &parameters).unwrap();
 
     // The runtime's requirements on the chain of quantizations.
     let model = Model::from_bytes(&int8).unwrap();

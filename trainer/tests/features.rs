@@ -663,3 +663,142 @@ fn idx_features_train_through_the_same_path() {
     let accuracy = train_quadrants(&train).evaluate(&test).unwrap().accuracy;
     assert!(accuracy >= 0.95, "{accuracy}");
 }
+
+#[test]
+fn feature_blobs_carry_the_standardization_and_names_and_int8_stays_within_a_point() {
+    use trainer::export::score_blob;
+    use trainer::ExportOptions;
+    let (train_path, test_path) = quadrant_files("features-blobs");
+    let source = csv(&train_path);
+    let (train, test) = train_test(&source, &TestData::File(csv(&test_path))).unwrap();
+    let (train, test) = (Arc::new(train), Arc::new(test));
+    let mut model = train_quadrants(&train);
+    let float = model.evaluate(&test).unwrap();
+    let options = ExportOptions {
+        name: Some(source.stem()),
+        ..ExportOptions::default()
+    };
+    let blobs = model.export(&train, &options).unwrap();
+
+    let Some(InputTransform::Features { offsets, scales }) = model.input().cloned() else {
+        panic!("a feature model");
+    };
+    for blob in [&blobs.f32, &blobs.int8] {
+        let loaded = tinymlp::Model::from_bytes(blob).unwrap();
+        assert_eq!(loaded.name(), Some("quadrants"));
+        let names: Vec<&str> = (0..4).filter_map(|c| loaded.class_name(c)).collect();
+        assert_eq!(names, train.class_names);
+        let tinymlp::Input::Features(spec) = loaded.input() else {
+            panic!("a feature blob");
+        };
+        let (stored_offsets, stored_scales): (Vec<f32>, Vec<f32>) = spec.transforms().unzip();
+        assert_eq!(
+            (stored_offsets, stored_scales),
+            (offsets.clone(), scales.clone())
+        );
+    }
+    // The int8 blob quantizes the standardized features with an i8 zero point.
+    let int8 = tinymlp::Model::from_bytes(&blobs.int8).unwrap();
+    let tinymlp::Params::Int8(first) = &int8.layers()[0].params else {
+        panic!("an int8 blob");
+    };
+    assert!((-128..=127).contains(&first.input.zero_point));
+
+    let f32_score = score_blob(&blobs.f32, &test).unwrap();
+    let int8_score = score_blob(&blobs.int8, &test).unwrap();
+    // The f32 blob reads raw features as training read them: the same predictions.
+    assert_eq!(f32_score.predictions, float.predictions);
+    assert!(
+        (int8_score.accuracy - f32_score.accuracy).abs() <= 0.01,
+        "int8 {} vs f32 {}",
+        int8_score.accuracy,
+        f32_score.accuracy
+    );
+
+    // A model rebuilt from the parameters exports the same blobs.
+    let mut rebuilt = Model::from_parameters(
+        model.parameters().unwrap(),
+        model.input().unwrap().clone(),
+        Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(rebuilt.export(&train, &options).unwrap(), blobs);
+}
+
+#[test]
+fn the_command_line_trains_a_csv_file_and_names_its_blobs_and_classes() {
+    let (train, test) = quadrant_files("features-cli-train");
+    let out = train.parent().unwrap().join("out");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["--train", train.to_str().unwrap()])
+        .args(["--test", test.to_str().unwrap()])
+        .args([
+            "--hidden",
+            "32",
+            "--epochs",
+            "12",
+            "--batch-size",
+            "32",
+            "--seed",
+            "5",
+        ])
+        .args([
+            "--device",
+            "cpu",
+            "--quiet",
+            "--out-dir",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "data: 800 training and 400 test samples of 3 features in 4 classes from {} and {}",
+            train.display(),
+            test.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("classes: north-east, north-west, south-east, south-west"));
+    for class in NAMES {
+        assert!(stdout.contains(&format!("  {class:<18} ")), "{stdout}");
+    }
+    let blob = std::fs::read(out.join("quadrants-int8.tmlp")).unwrap();
+    assert_eq!(
+        tinymlp::Model::from_bytes(&blob).unwrap().name(),
+        Some("quadrants")
+    );
+    assert!(out.join("quadrants-f32.tmlp").is_file());
+    assert!(!out.join("mnist-test-digits.bin").exists());
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["name"], "quadrants");
+    assert_eq!(report["class_names"][0], "north-east");
+    let int8 = report["int8_blob"]["score"]["accuracy"].as_f64().unwrap();
+    let f32 = report["f32_blob"]["score"]["accuracy"].as_f64().unwrap();
+    assert!(
+        f32 >= 0.97 && (int8 - f32).abs() <= 0.01,
+        "int8 {int8}, f32 {f32}"
+    );
+
+    // `show` prints a sample's features, its class name and the blob's prediction.
+    let shown = std::process::Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["show", "--file", test.to_str().unwrap(), "--index", "0"])
+        .args(["--model", out.join("quadrants-int8.tmlp").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert!(text.starts_with("tiny = "), "{text}");
+    assert!(text.contains("sample 0: label "), "{text}");
+    assert!(text.contains("model (int8): predicts "), "{text}");
+}

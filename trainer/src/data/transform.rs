@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use tinymlp::InputSpec;
+use tinymlp::{FeatureSpec, Input, InputSpec};
 
 use super::{Dataset, Inputs, PIXEL_SCALE};
 use crate::error::{Error, Result};
@@ -202,6 +202,29 @@ impl InputTransform {
             Dataset::from_features(values, columns, data.labels.clone(), data.classes)?;
         values.class_names = data.class_names.clone();
         Ok(Arc::new(values))
+    }
+
+    /// A feature transform's offsets and scales as the blobs store them (`f32`
+    /// little-endian each); empty for pixels. [`blob_input`](Self::blob_input) borrows them.
+    pub fn feature_bytes(&self) -> (Vec<u8>, Vec<u8>) {
+        let le = |values: &[f32]| values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        match self {
+            InputTransform::Features { offsets, scales } => (le(offsets), le(scales)),
+            InputTransform::Pixels { .. } => (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// The blobs' description of this transform: `Input::Pixels` with the image shape and
+    /// scale, or `Input::Features` with `feature_bytes`, this transform's
+    /// [`feature_bytes`](Self::feature_bytes).
+    pub fn blob_input<'a>(&self, feature_bytes: &'a (Vec<u8>, Vec<u8>)) -> Input<'a> {
+        match self.input_spec() {
+            Some(spec) => Input::Pixels(spec),
+            None => Input::Features(FeatureSpec {
+                offsets: &feature_bytes.0,
+                scales: &feature_bytes.1,
+            }),
+        }
     }
 
     /// A pixel transform as the blobs' `InputSpec`; `None` for features.

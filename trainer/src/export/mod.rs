@@ -10,7 +10,7 @@ mod encode;
 pub mod quantize;
 mod score;
 
-pub use encode::{encode_f32, encode_int8};
+pub use encode::{encode_f32, encode_int8, BlobHead};
 pub use quantize::{
     calibrate, input_quantization, quantize, Calibration, HiddenOutput, QuantizedLayer,
 };
@@ -47,17 +47,18 @@ impl Model {
         let input = self.fitted_input(calibration_data)?;
         input.check_data(calibration_data)?;
         let parameters = self.parameters()?;
-        let Some(spec) = input.input_spec() else {
-            return Err(crate::Error::Config(
-                "feature models need the model format v3 (not in this build yet)".into(),
-            ));
-        };
         let first = input_quantization(&input, calibration_data, options.calibration);
         let ranges = calibrate(&parameters, &input, calibration_data, options.calibration);
         let layers = quantize(&parameters, first, &ranges)?;
+        let standardization = input.feature_bytes();
+        let head = BlobHead {
+            input: input.blob_input(&standardization),
+            name: options.name.as_deref(),
+            class_names: &calibration_data.class_names,
+        };
         Ok(Blobs {
-            int8: encode_int8(&spec, &layers)?,
-            f32: encode_f32(&spec, &parameters)?,
+            int8: encode_int8(&head, &layers)?,
+            f32: encode_f32(&head, &parameters)?,
         })
     }
 }
