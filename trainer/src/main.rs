@@ -107,6 +107,10 @@ struct TrainArgs {
     /// The label column of a CSV file, by its header name (default: the last column).
     #[arg(long, value_name = "NAME", requires = "train")]
     label: Option<String>,
+    /// The model's name in its blobs and blob files (1-255 bytes; default: the --train
+    /// file's name without extension and `-train`, or its folder's for `train.csv`).
+    #[arg(long, value_name = "NAME", requires = "train", value_parser = model_name)]
+    name: Option<String>,
     /// Where blobs, report, history and plots go (replaced as one set; see the README).
     #[arg(long, default_value = "out")]
     out_dir: PathBuf,
@@ -175,6 +179,21 @@ fn below_one(text: &str) -> Result<f32, String> {
         Ok(value)
     } else {
         Err(format!("{value} is not in [0, 1)"))
+    }
+}
+
+fn model_name(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > 255 {
+        Err(format!(
+            "a name of {} bytes: names are 1-255 bytes",
+            text.len()
+        ))
+    } else if text.contains(['/', '\\']) || text.starts_with('.') {
+        Err(format!(
+            "`{text}` is not a file name (it names the blob files)"
+        ))
+    } else {
+        Ok(text.to_owned())
     }
 }
 
@@ -324,7 +343,16 @@ fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
             if let data::TestData::File(test) = &files.test {
                 hashes.extend(file_hashes(test)?);
             }
-            (train, test, hashes, Some(files.train.stem()))
+            (
+                train,
+                test,
+                hashes,
+                Some(
+                    args.name
+                        .clone()
+                        .unwrap_or_else(|| files.train.model_name()),
+                ),
+            )
         }
         None => {
             // A signal during the fetch ends the process at once (the fetch's working

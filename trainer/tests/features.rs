@@ -440,10 +440,10 @@ fn sources_are_told_by_their_names() {
         Source::new(path("train-images-idx3-ubyte.gz"), Some(path("l.gz")), None).unwrap(),
         Source::Idx(..)
     ));
-    assert_eq!(
-        Source::new(path("d/iris.csv"), None, None).unwrap().stem(),
-        "iris"
-    );
+    let name = |p: &str| Source::new(path(p), None, None).unwrap().model_name();
+    assert_eq!(name("d/iris.csv"), "iris");
+    assert_eq!(name("d/iris-train.csv"), "iris");
+    assert_eq!(name("wine/train.csv"), "wine");
     let error = |p: &str, labels: Option<&str>, label: Option<&str>| {
         Source::new(path(p), labels.map(path), label)
             .unwrap_err()
@@ -490,7 +490,12 @@ fn command_line_data_options_are_checked_before_any_data_is_read() {
     let good = good.to_str().unwrap();
     let out = dir.join("out");
     let out = out.to_str().unwrap();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["--train", good, "--test-split", "0.2", "--name", "../x"],
+            "invalid value '../x' for '--name <NAME>': `../x` is not a file name (it names the \
+             blob files)",
+        ),
         (
             &["--train", good, "--out-dir", out],
             "error: --train needs test data: --test FILE, or --test-split F to hold out a \
@@ -675,7 +680,7 @@ fn feature_blobs_carry_the_standardization_and_names_and_int8_stays_within_a_poi
     let mut model = train_quadrants(&train);
     let float = model.evaluate(&test).unwrap();
     let options = ExportOptions {
-        name: Some(source.stem()),
+        name: Some(source.model_name()),
         ..ExportOptions::default()
     };
     let blobs = model.export(&train, &options).unwrap();

@@ -95,10 +95,12 @@ impl Source {
         }
     }
 
-    /// A name for the model: the file's stem (`iris` for `data/iris.csv`).
-    pub fn stem(&self) -> String {
-        let name = self
-            .path()
+    /// A name for the model: the file's stem without a `-train` (`_train`, `.train`)
+    /// ending (`iris` for `data/iris.csv` or `data/iris-train.csv`), or its folder's name
+    /// for a file named just `train` (`wine` for `wine/train.csv`); at most 255 bytes.
+    pub fn model_name(&self) -> String {
+        let path = self.path();
+        let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -107,7 +109,28 @@ impl Source {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        stem.chars().take(255).collect()
+        let lower = stem.to_lowercase();
+        let cut = ["-train", "_train", ".train"]
+            .iter()
+            .find(|suffix| lower.ends_with(*suffix))
+            .map_or(stem.len(), |suffix| stem.len() - suffix.len());
+        let mut name = stem[..cut].to_owned();
+        if name.is_empty() || name.eq_ignore_ascii_case("train") {
+            let folder = path
+                .parent()
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().into_owned());
+            name = folder.unwrap_or(name);
+        }
+        if name.is_empty() {
+            name = "model".to_owned();
+        }
+        let mut end = name.len().min(255);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name.truncate(end);
+        name
     }
 
     fn read(&self) -> Result<Read> {
