@@ -173,10 +173,11 @@ fn f32_features_train_bit_for_bit_like_the_same_values_as_pixels() {
 }
 
 #[test]
-fn pixels_through_csv_train_as_well_as_through_idx() {
+fn pixels_through_csv_train_as_through_idx() {
     // The same images as IDX files and as a CSV file of one column per pixel (the Kaggle
-    // layout, label first): the CSV model standardizes each pixel, the IDX model reads
-    // p / 255, and both learn the data as well.
+    // layout, label first): the CSV's columns look like pixels (whole numbers 0-255, some
+    // above 127, at least 64 of them), so they are read as the IDX images are, and the
+    // model is the same.
     let dir = common::temp_dir("features-pixels-csv");
     let (train, test) = (
         common::synthetic(1200, 8, 11),
@@ -224,6 +225,14 @@ fn pixels_through_csv_train_as_well_as_through_idx() {
     let csv_test = Source::new(&dir.join("test.csv"), None, label).unwrap();
     let accuracy = |train: &Source, test: &Source| {
         let (train, test) = train_test(train, &TestData::File(test.clone())).unwrap();
+        assert!(matches!(
+            train.inputs,
+            Inputs::Pixels {
+                rows: 8,
+                cols: 8,
+                ..
+            }
+        ));
         let (train, test) = (Arc::new(train), Arc::new(test));
         let layers = [Dense::relu(64), Dense::softmax(8)];
         let mut model = common::compile_cpu(64, &layers, 2);
@@ -233,10 +242,25 @@ fn pixels_through_csv_train_as_well_as_through_idx() {
     let through_idx = accuracy(&idx_train, &idx_test);
     let through_csv = accuracy(&csv_train, &csv_test);
     assert!(through_idx >= 0.95, "IDX: {through_idx}");
-    assert!(
-        through_csv >= through_idx - 0.01,
-        "CSV {through_csv} vs IDX {through_idx}"
-    );
+    assert_eq!(through_csv, through_idx);
+}
+
+#[test]
+fn only_tables_that_look_like_pixels_are_read_as_images() {
+    use trainer::data::looks_like_pixels;
+    let bytes: Vec<f32> = (0..128).map(|v| (v * 2) as f32).collect();
+    assert!(looks_like_pixels(&bytes, 64));
+    // Fewer than 64 columns, a value that is not a whole byte, or small counts only (the
+    // 8x8 digits' 0-16): features, standardized.
+    assert!(!looks_like_pixels(&bytes, 63));
+    let mut fraction = bytes.clone();
+    fraction[5] = 2.5;
+    assert!(!looks_like_pixels(&fraction, 64));
+    let mut negative = bytes.clone();
+    negative[5] = -1.0;
+    assert!(!looks_like_pixels(&negative, 64));
+    let counts: Vec<f32> = (0..128).map(|v| (v % 17) as f32).collect();
+    assert!(!looks_like_pixels(&counts, 64));
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::table::test_rows;
+use super::{all_bytes, looks_like_pixels};
 use super::{read_csv, read_npy_pair, read_npz, CsvOptions, Dataset, Inputs, NpzOptions, Table};
 use crate::error::{Error, Result};
 
@@ -172,8 +173,12 @@ pub enum TestData {
 pub fn train_test(train: &Source, test: &TestData) -> Result<(Dataset, Dataset)> {
     match (train.read()?, test) {
         (Read::Table(table), TestData::Split(fraction)) => {
+            let pixels = looks_like_pixels(&table.features, table.width());
             let (train, test) = table.split(*fraction, TEST_SPLIT_SEED)?;
-            Ok((Dataset::from_table(train)?, Dataset::from_table(test)?))
+            Ok((
+                Dataset::from_table_as(train, pixels)?,
+                Dataset::from_table_as(test, pixels)?,
+            ))
         }
         (Read::Images(images), TestData::Split(fraction)) => {
             let to_test = test_rows(&images.labels, *fraction, TEST_SPLIT_SEED)?;
@@ -185,7 +190,14 @@ pub fn train_test(train: &Source, test: &TestData) -> Result<(Dataset, Dataset)>
         (Read::Table(table), TestData::File(source)) => match source.read()? {
             Read::Table(test) => {
                 let test = table.align_classes(test)?;
-                Ok((Dataset::from_table(table)?, Dataset::from_table(test)?))
+                // Both files are images or both features: the training file decides, if the
+                // test file's values are bytes too.
+                let pixels =
+                    looks_like_pixels(&table.features, table.width()) && all_bytes(&test.features);
+                Ok((
+                    Dataset::from_table_as(table, pixels)?,
+                    Dataset::from_table_as(test, pixels)?,
+                ))
             }
             Read::Images(_) => Err(mixed(source.path(), train.path())),
         },
