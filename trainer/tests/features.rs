@@ -489,7 +489,7 @@ fn sources_are_told_by_their_names() {
     );
     assert_eq!(
         error("a.csv", Some("y.npy"), None),
-        "invalid configuration: a.csv: a csv file holds its own labels; drop the labels file \
+        "invalid configuration: a.csv: a CSV file holds its own labels; drop the labels file \
          y.npy"
     );
 }

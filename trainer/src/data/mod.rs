@@ -334,24 +334,7 @@ impl Dataset {
 
     /// Samples `range` (within `0..len()`), with the same shape and classes.
     fn samples(&self, range: std::ops::Range<usize>) -> Dataset {
-        let n = self.width();
-        let inputs = match &self.inputs {
-            Inputs::Pixels { images, rows, cols } => Inputs::Pixels {
-                images: images[range.start * n..range.end * n].to_vec(),
-                rows: *rows,
-                cols: *cols,
-            },
-            Inputs::Features { values, columns } => Inputs::Features {
-                values: values[range.start * n..range.end * n].to_vec(),
-                columns: columns.clone(),
-            },
-        };
-        Dataset {
-            inputs,
-            labels: self.labels[range].to_vec(),
-            classes: self.classes,
-            class_names: self.class_names.clone(),
-        }
+        self.select(&range.collect::<Vec<_>>())
     }
 
     /// The first `count` samples of an image dataset as `[label u8][pixels u8...]` records

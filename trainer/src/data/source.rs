@@ -37,17 +37,17 @@ impl Source {
         let name = name.strip_suffix(".gz").unwrap_or(&name);
         let refuse = |reason: String| Err(Error::Config(format!("{}: {reason}", path.display())));
         let kind = if name.ends_with(".csv") {
-            "csv"
+            Kind::Csv
         } else if name.ends_with(".npz") {
-            "npz"
+            Kind::Npz
         } else if name.ends_with(".npy") {
-            "npy"
+            Kind::Npy
         } else if name.ends_with("-ubyte")
             || Path::new(name)
                 .extension()
                 .is_some_and(|e| e.to_string_lossy().starts_with("idx"))
         {
-            "idx"
+            Kind::Idx
         } else {
             return refuse(
                 "unknown file type: expected .csv, .npz, .npy (with a labels .npy) or an IDX \
@@ -55,28 +55,31 @@ impl Source {
                     .into(),
             );
         };
-        if label.is_some() && kind != "csv" {
+        if label.is_some() && kind != Kind::Csv {
             return refuse("a label column (--label) applies to CSV files only".into());
         }
+        let path = path.to_path_buf();
         match (kind, labels) {
-            ("csv", None) => Ok(Source::Csv(
-                path.to_path_buf(),
-                CsvOptions {
-                    label: label.map(str::to_owned),
+            (Kind::Csv, None) => {
+                let label = label.map(str::to_owned);
+                let options = CsvOptions {
+                    label,
                     ..CsvOptions::default()
-                },
-            )),
-            ("npz", None) => Ok(Source::Npz(path.to_path_buf(), NpzOptions::default())),
-            ("npy", Some(labels)) => Ok(Source::NpyPair(path.to_path_buf(), labels.to_path_buf())),
-            ("idx", Some(labels)) => Ok(Source::Idx(path.to_path_buf(), labels.to_path_buf())),
-            ("csv" | "npz", Some(labels)) => refuse(format!(
-                "a {kind} file holds its own labels; drop the labels file {}",
+                };
+                Ok(Source::Csv(path, options))
+            }
+            (Kind::Npz, None) => Ok(Source::Npz(path, NpzOptions::default())),
+            (Kind::Npy, Some(labels)) => Ok(Source::NpyPair(path, labels.to_path_buf())),
+            (Kind::Idx, Some(labels)) => Ok(Source::Idx(path, labels.to_path_buf())),
+            (Kind::Csv | Kind::Npz, Some(labels)) => refuse(format!(
+                "{} holds its own labels; drop the labels file {}",
+                kind.a_file(),
                 labels.display()
             )),
-            (_, None) => refuse(format!(
-                "a .{kind} file needs its labels file (--train-labels or --test-labels)"
+            (Kind::Npy | Kind::Idx, None) => refuse(format!(
+                "{} needs its labels file (--train-labels or --test-labels)",
+                kind.a_file()
             )),
-            _ => refuse("unknown file type".into()),
         }
     }
 
@@ -148,6 +151,27 @@ impl Source {
         match self.read()? {
             Read::Table(table) => Dataset::from_table(table),
             Read::Images(images) => Ok(images),
+        }
+    }
+}
+
+/// A file type, told by the file's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Csv,
+    Npz,
+    Npy,
+    Idx,
+}
+
+impl Kind {
+    /// "a CSV file" and the like, for messages.
+    fn a_file(self) -> &'static str {
+        match self {
+            Kind::Csv => "a CSV file",
+            Kind::Npz => "an .npz file",
+            Kind::Npy => "a .npy file",
+            Kind::Idx => "an IDX file",
         }
     }
 }
