@@ -95,7 +95,8 @@ fn features_in_thousandths_beside_thousands_train_to_high_accuracy() {
     assert_eq!(*scales, standardization(&train).1);
 }
 
-/// Per feature, the mean and one over the (population) deviation, in f64, as f32.
+/// Per feature, the mean and one over the (population) deviation, in f64, as f32 (these
+/// uniform features are far from the deviation floor).
 fn standardization(data: &Dataset) -> (Vec<f32>, Vec<f32>) {
     let width = data.width();
     let n = data.len() as f64;
@@ -124,6 +125,21 @@ fn standardization_uses_the_training_mean_and_deviation_and_leaves_constants_alo
     );
     assert_eq!(transform.sample(&data, 0), vec![-1.0, 0.0]);
     assert_eq!(transform.sample(&data, 1), vec![1.0, 0.0]);
+    // A feature that is almost always 0: its deviation (about 10) is floored at a tenth
+    // of its range (100), so its one other value standardizes to 9.99, not to 999.
+    let mut rare = vec![0.0; 10_000];
+    rare[0] = 1000.0;
+    let labels = (0..10_000).map(|i| (i % 2) as u8).collect();
+    let data = Dataset::from_features(rare, vec!["rare".into()], labels, 2).unwrap();
+    let transform = InputTransform::adapt(&data).unwrap();
+    assert_eq!(
+        transform,
+        InputTransform::Features {
+            offsets: vec![0.1],
+            scales: vec![0.01],
+        }
+    );
+    assert_eq!(transform.sample(&data, 0), vec![(1000.0f32 - 0.1) * 0.01]);
     // Images keep Keras's p / 255.
     let images = Dataset::new(vec![0, 255, 51, 0], vec![0, 1], (1, 2), 2).unwrap();
     let transform = InputTransform::adapt(&images).unwrap();
