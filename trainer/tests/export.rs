@@ -6,7 +6,9 @@ mod common;
 use std::sync::Arc;
 
 use tinymlp::{Model, Params};
-use trainer::export::{calibrate, encode_f32, encode_int8, quantize, score_blob, Calibration};
+use trainer::export::{
+    calibrate, encode_f32, encode_int8, quantize, score_blob, BlobHead, Calibration,
+};
 use trainer::files::write_atomic;
 use trainer::Dense;
 
@@ -31,8 +33,9 @@ fn int8_and_f32_blobs_score_like_the_float_model() {
     let ranges = calibrate(&parameters, &train, Calibration::default());
     assert_eq!(ranges.len(), 2);
     let layers = quantize(&parameters, &spec, &ranges).unwrap();
-    let int8 = encode_int8(&spec, &layers).unwrap();
-    let f32_blob = encode_f32(&spec, &parameters).unwrap();
+    let head = BlobHead::unnamed(tinymlp::Input::Pixels(spec));
+    let int8 = encode_int8(&head, &layers).unwrap();
+    let f32_blob = encode_f32(&head, &parameters).unwrap();
 
     // The runtime's requirements on the chain of quantizations.
     let model = Model::from_bytes(&int8).unwrap();

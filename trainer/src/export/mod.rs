@@ -10,7 +10,7 @@ mod encode;
 pub mod quantize;
 mod score;
 
-pub use encode::{encode_f32, encode_int8};
+pub use encode::{encode_f32, encode_int8, BlobHead};
 pub use quantize::{calibrate, quantize, Calibration, HiddenOutput, QuantizedLayer};
 pub use score::{digest_of, score_blob, BlobScore, Predictor};
 
@@ -42,9 +42,10 @@ impl Model {
         let spec = calibration_data.input_spec();
         let ranges = calibrate(&parameters, calibration_data, options.calibration);
         let layers = quantize(&parameters, &spec, &ranges)?;
+        let head = BlobHead::unnamed(tinymlp::Input::Pixels(spec));
         Ok(Blobs {
-            int8: encode_int8(&spec, &layers)?,
-            f32: encode_f32(&spec, &parameters)?,
+            int8: encode_int8(&head, &layers)?,
+            f32: encode_f32(&head, &parameters)?,
         })
     }
 }
