@@ -78,7 +78,7 @@ fn classify_all<S: Scratch>(
         model.classes(),
         count
     );
-    if INPUT_RECORDS.len() % record_len != 0 || count == 0 {
+    if !INPUT_RECORDS.len().is_multiple_of(record_len) || count == 0 {
         defmt::error!(
             "inputs: {=usize} bytes are not whole records of 1 + 4 x {=usize} bytes",
             INPUT_RECORDS.len(),
