@@ -180,8 +180,10 @@ def print_table(results, args):
                  for c in columns]
         diffs = ""
         if median["float"] is not None:
-            float_vs_sklearn = median["float"] - median["sklearn"]
-            int8_vs_float = median["int8_blob"] - median["float"]
+            # Rounded so that f32 (the trainer's report) against f64 does not print -0.00;
+            # + 0.0 turns -0.0 into 0.0.
+            float_vs_sklearn = round(median["float"] - median["sklearn"], 4) + 0.0
+            int8_vs_float = round(median["int8_blob"] - median["float"], 4) + 0.0
             diffs = (f"{float_vs_sklearn:+8.2f}{' ' if abs(float_vs_sklearn) <= 1 else '!'}"
                      f"{int8_vs_float:+10.2f}{' ' if abs(int8_vs_float) <= 1 else '!'}")
         print(f"{name:<14} {f'{len(train_y)}/{len(test_y)}':>10} {train_x.shape[1]:>4} "
