@@ -67,14 +67,30 @@ fn qemu_mps2_an386_cortex_m0plus_code_matches_host() {
 /// The `tabular` build on the M4: the DSP int8 kernel and the FPU.
 #[test]
 fn qemu_mps2_an386_cortex_m4_tabular_matches_host() {
-    check_tabular("thumbv7em-none-eabihf", "cortex_m (DSP)");
+    check_tabular(
+        "thumbv7em-none-eabihf",
+        "cortex_m (DSP)",
+        Labels::AsRecorded,
+    );
 }
 
 /// The `tabular` build's M0+ code: the portable int8 kernel, and f32 arithmetic in software
-/// (no FPU): the same bits still.
+/// (no FPU): the same bits still. Every label is moved to the next class, so every input
+/// is a miss and the log's miss lines (by class name) are checked too, whatever the
+/// model's accuracy.
 #[test]
 fn qemu_mps2_an386_cortex_m0plus_tabular_matches_host() {
-    check_tabular("thumbv6m-none-eabi", "portable");
+    check_tabular("thumbv6m-none-eabi", "portable", Labels::Rotated);
+}
+
+/// The labels the `tabular` firmware gets with the inputs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Labels {
+    /// As in the inputs file.
+    AsRecorded,
+    /// Each moved to the next class (the last to 0): every prediction that was right is
+    /// now a miss.
+    Rotated,
 }
 
 /// What the firmware logged.
@@ -95,7 +111,7 @@ fn check_board(feature: &str, target: &str, board: &str, kernel: &str) {
     let Some((model_path, digits_path)) = prerequisites() else {
         return;
     };
-    let stdout = run_firmware(feature, target);
+    let stdout = run_firmware(feature, target, &[]);
     let log = parse_log(&stdout);
     assert_eq!(log.board.as_deref(), Some(board), "log:\n{stdout}");
     assert_eq!(log.kernel.as_deref(), Some(kernel), "log:\n{stdout}");
@@ -160,9 +176,10 @@ fn check_board(feature: &str, target: &str, board: &str, kernel: &str) {
 
 /// Builds and runs the firmware for `feature` (a board, or a board and `tabular`) built for
 /// `target`; returns its decoded log, which must end in success.
-fn run_firmware(feature: &str, target: &str) -> String {
+/// `env`: variables for the build (`TINYMLP_*` file paths).
+fn run_firmware(feature: &str, target: &str, env: &[(&str, &Path)]) -> String {
     let _guard = FIRMWARE.lock().unwrap_or_else(|e| e.into_inner());
-    let output = cargo_run_firmware(feature, target);
+    let output = cargo_run_firmware(feature, target, env);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -191,7 +208,7 @@ struct TabularSection {
     log: FirmwareLog,
 }
 
-fn check_tabular(target: &str, kernel: &str) {
+fn check_tabular(target: &str, kernel: &str, labels: Labels) {
     let root = repo_root();
     let blobs = [
         (
@@ -212,7 +229,27 @@ fn check_tabular(target: &str, kernel: &str) {
     if !have_prerequisites(&files) {
         return;
     }
-    let stdout = run_firmware("qemu,tabular", target);
+    let mut inputs = std::fs::read(&inputs_path).expect("read the tabular inputs");
+    let rotated_path = std::env::temp_dir().join(format!(
+        "tinymlp-tabular-rotated-{}.bin",
+        std::process::id()
+    ));
+    let mut env = Vec::new();
+    if labels == Labels::Rotated {
+        let blob = std::fs::read(&blobs[0].1).expect("read the int8 model");
+        let model = Model::from_bytes(&blob).expect("host loads the int8 model");
+        let (record, classes) = (1 + 4 * model.input_len(), model.classes());
+        for label in inputs.iter_mut().step_by(record) {
+            *label = ((usize::from(*label) + 1) % classes) as u8;
+        }
+        std::fs::write(&rotated_path, &inputs).expect("write the rotated inputs");
+        env.push(("TINYMLP_TABULAR_INPUTS", rotated_path.as_path()));
+    }
+    let stdout = run_firmware("qemu,tabular", target, &env);
+    if labels == Labels::Rotated {
+        // The build has copied it; a later build without the variable reads the default.
+        let _ = std::fs::remove_file(&rotated_path);
+    }
     let (head, sections) = parse_tabular_log(&stdout);
     assert_eq!(head.board.as_deref(), Some("mps2-an386"), "log:\n{stdout}");
     assert_eq!(head.kernel.as_deref(), Some(kernel), "log:\n{stdout}");
@@ -220,7 +257,6 @@ fn check_tabular(target: &str, kernel: &str) {
     let kinds: Vec<&str> = sections.iter().map(|s| s.kind.as_str()).collect();
     assert_eq!(kinds, ["int8", "f32"], "log:\n{stdout}");
 
-    let inputs = std::fs::read(&inputs_path).expect("read the tabular inputs");
     for ((kind, path), section) in blobs.iter().zip(&sections) {
         let blob = std::fs::read(path).expect("read a tabular model");
         let model = Model::from_bytes(&blob).expect("host loads the tabular model");
@@ -258,6 +294,9 @@ fn check_tabular(target: &str, kernel: &str) {
         }
         assert_eq!(firmware_classes, host.classes, "{what}: classes differ");
         assert_eq!(section.misses, host.misses, "{what}: miss lines");
+        if labels == Labels::Rotated {
+            assert_eq!(host.correct, 0, "{what}: the rotated labels are all wrong");
+        }
         assert_eq!(section.log.correct, Some(host.correct), "{what}");
         assert_eq!(
             section.log.digest,
@@ -437,10 +476,11 @@ fn on_path(tool: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn cargo_run_firmware(feature: &str, target: &str) -> std::process::Output {
+fn cargo_run_firmware(feature: &str, target: &str, env: &[(&str, &Path)]) -> std::process::Output {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     Command::new(cargo)
         .current_dir(repo_root().join("firmware-example"))
+        .envs(env.iter().copied())
         .args(["run", "--release", "--locked", "--features", feature])
         .args(["--target", target])
         // The firmware's own .cargo/config.toml sets its target, linker scripts and runner;
