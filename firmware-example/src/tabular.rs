@@ -31,13 +31,23 @@ const CLASSES: usize = 16;
 /// Classifies the inputs with the int8 model, then the f32 one; false after logging the
 /// first error.
 pub fn run() -> bool {
-    classify_with("int8", &INT8_BLOB, Int8Scratch::<WIDTH, CLASSES>::new)
-        && classify_with("f32", &F32_BLOB, F32Scratch::<WIDTH, CLASSES>::new)
+    classify_with("int8", &INT8_BLOB, Int8::new, tinymlp_predict_features_int8)
+        && classify_with("f32", &F32_BLOB, F32::new, tinymlp_predict_features_f32)
 }
+
+type Int8 = Int8Scratch<WIDTH, CLASSES>;
+type F32 = F32Scratch<WIDTH, CLASSES>;
+/// One inference of a model with scratch buffer `S`.
+type Predict<S> = for<'s> fn(&Model<'_>, &[f32], &'s mut S) -> tinymlp::Result<Prediction<'s>>;
 
 /// Loads `blob` (the `kind` model) and classifies every input with it; `new_scratch` makes
 /// the scratch buffer once loading is done.
-fn classify_with<S: Scratch>(kind: &str, blob: &'static [u8], new_scratch: fn() -> S) -> bool {
+fn classify_with<S: Scratch>(
+    kind: &str,
+    blob: &'static [u8],
+    new_scratch: fn() -> S,
+    predict: Predict<S>,
+) -> bool {
     stack::paint();
     let model = match tinymlp_load_model(blob) {
         Ok(model) => model,
@@ -52,7 +62,7 @@ fn classify_with<S: Scratch>(kind: &str, blob: &'static [u8], new_scratch: fn() 
     }
     let load_stack = stack::peak();
     stack::paint();
-    classify_all(kind, blob, &model, new_scratch, load_stack)
+    classify_all(kind, blob, &model, new_scratch, predict, load_stack)
 }
 
 /// Out of line, as the digits build's: its frame holds the scratch buffer and the features.
@@ -62,6 +72,7 @@ fn classify_all<S: Scratch>(
     blob: &[u8],
     model: &Model<'_>,
     new_scratch: fn() -> S,
+    predict: Predict<S>,
     load_stack: usize,
 ) -> bool {
     let features = model.input_len();
@@ -165,12 +176,25 @@ fn classify_all<S: Scratch>(
     true
 }
 
-/// Out of line, so the instruction counter can find one whole inference.
+/// One whole inference of the int8 model, out of line and unmangled as the digits build's
+/// `tinymlp_predict_digit`, so the call-graph check and the instruction counter can find it.
 #[inline(never)]
-fn predict<'s, S: Scratch>(
+#[no_mangle]
+pub fn tinymlp_predict_features_int8<'s>(
     model: &Model<'_>,
     features: &[f32],
-    scratch: &'s mut S,
+    scratch: &'s mut Int8,
+) -> tinymlp::Result<Prediction<'s>> {
+    model.predict_features(features, scratch)
+}
+
+/// The same for the f32 model.
+#[inline(never)]
+#[no_mangle]
+pub fn tinymlp_predict_features_f32<'s>(
+    model: &Model<'_>,
+    features: &[f32],
+    scratch: &'s mut F32,
 ) -> tinymlp::Result<Prediction<'s>> {
     model.predict_features(features, scratch)
 }
