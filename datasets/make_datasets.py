@@ -3,8 +3,8 @@
 Each dataset becomes <name>/train.csv and <name>/test.csv: a header line, the feature
 columns as scikit-learn names them, and a last column `class` holding the label. The split
 is stratified (each class keeps its share in both files) with a fixed seed, so running this
-again writes the same bytes (checked with scikit-learn 1.9.1; the bundled data has not
-changed since 0.20).
+again writes the same bytes (checked with scikit-learn 1.9.1; another version could split
+differently).
 
     /path/to/python datasets/make_datasets.py        # from the repository root
 
