@@ -1,7 +1,9 @@
 //! Picks the memory map of the board chosen by a cargo feature, and puts the model blob and
-//! as many test digits as that board's flash holds into OUT_DIR for `include_bytes!`.
+//! as many test digits as that board's flash holds into OUT_DIR for `include_bytes!`; with
+//! the `tabular` feature, the two feature models and their test inputs instead.
 //!
-//! The blob and digits come from `../models/` unless `TINYMLP_MODEL` / `TINYMLP_DIGITS`
+//! The files come from `../models/` unless `TINYMLP_MODEL` / `TINYMLP_DIGITS` (or, for
+//! `tabular`, `TINYMLP_TABULAR_INT8` / `TINYMLP_TABULAR_F32` / `TINYMLP_TABULAR_INPUTS`)
 //! name other files (your own trained model, see README.md).
 
 use std::env;
@@ -126,6 +128,10 @@ fn main() {
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed={}", map.display());
 
+    if env::var_os("CARGO_FEATURE_TABULAR").is_some() {
+        copy_tabular(&manifest, &out, board);
+        return;
+    }
     let model_path = input_path(&manifest, "TINYMLP_MODEL", "mnist-int8.tmlp");
     let digits_path = input_path(&manifest, "TINYMLP_DIGITS", "mnist-test-digits.bin");
     let model = read(&model_path, "TINYMLP_MODEL");
@@ -140,6 +146,37 @@ fn main() {
     );
     fs::write(out.join("model.tmlp"), &model).expect("write model");
     fs::write(out.join("digits.bin"), &digits[..count * RECORD]).expect("write digits");
+}
+
+/// The `tabular` build: an int8 and an f32 feature model and their test inputs (records of
+/// `[label u8][f32 LE x features]`), all of them: they are small.
+fn copy_tabular(manifest: &std::path::Path, out: &std::path::Path, board: &Board) {
+    let files = [
+        (
+            "TINYMLP_TABULAR_INT8",
+            "wine-int8.tmlp",
+            "tabular-int8.tmlp",
+        ),
+        ("TINYMLP_TABULAR_F32", "wine-f32.tmlp", "tabular-f32.tmlp"),
+        (
+            "TINYMLP_TABULAR_INPUTS",
+            "wine-test-features.bin",
+            "tabular-inputs.bin",
+        ),
+    ];
+    let mut total = 0;
+    for (var, default, name) in files {
+        let bytes = read(&input_path(manifest, var, default), var);
+        total += bytes.len();
+        fs::write(out.join(name), &bytes).expect("write a tabular file");
+    }
+    if total + CODE_RESERVE > board.flash {
+        refuse(&format!(
+            "the tabular models and inputs ({total} bytes) leave no room for the code in the \
+             {}'s {} bytes of flash",
+            board.name, board.flash
+        ));
+    }
 }
 
 /// Stops the build with `message` alone (a panic would bury it under a backtrace).

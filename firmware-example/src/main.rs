@@ -1,7 +1,8 @@
 //! Classifies MNIST digits with the tinymlp runtime on a Cortex-M and logs, over defmt:
 //! each misclassified digit, every prediction, the accuracy, a digest of all raw outputs
 //! (compared bit for bit with the host by `tests/tests/firmware_qemu.rs`), the cost per
-//! inference and the peak stack.
+//! inference and the peak stack. With the `tabular` feature it classifies tabular test
+//! inputs (raw f32 features) with an int8 and an f32 feature model instead (`tabular.rs`).
 //!
 //! The model blob and the digits are `include_bytes!` statics: they stay in flash and the
 //! runtime borrows the weights from there (zero-copy). Choose the board with a cargo feature
@@ -12,19 +13,28 @@
 mod board;
 mod kernel_check;
 mod stack;
+#[cfg(feature = "tabular")]
+mod tabular;
 
 use cortex_m_rt::entry;
 use panic_probe as _;
-use tinymlp::{Int8Scratch, Model, OutputDigest, Prediction};
+use tinymlp::Model;
+#[cfg(not(feature = "tabular"))]
+use tinymlp::{Int8Scratch, OutputDigest, Prediction};
 
 /// The int8 model, in flash (named so the size report finds it).
+#[cfg(not(feature = "tabular"))]
 static MODEL_BLOB: [u8; include_bytes!(concat!(env!("OUT_DIR"), "/model.tmlp")).len()] =
     *include_bytes!(concat!(env!("OUT_DIR"), "/model.tmlp"));
 /// Test digits, in flash: records of [label u8][784 pixels u8], as many as flash allows.
+#[cfg(not(feature = "tabular"))]
 static DIGIT_RECORDS: [u8; include_bytes!(concat!(env!("OUT_DIR"), "/digits.bin")).len()] =
     *include_bytes!(concat!(env!("OUT_DIR"), "/digits.bin"));
+#[cfg(not(feature = "tabular"))]
 static MODEL: &[u8] = &MODEL_BLOB;
+#[cfg(not(feature = "tabular"))]
 static DIGITS: &[u8] = &DIGIT_RECORDS;
+#[cfg(not(feature = "tabular"))]
 const RECORD: usize = 1 + 784;
 /// Predictions are logged in lines of this many classes.
 const LINE: usize = 50;
@@ -34,6 +44,7 @@ const LINE: usize = 50;
 /// block reads the 784 pixels again to skip the zeros: with 128 outputs a block (1,616
 /// bytes) the M4 runs 0.809 instructions per MAC against 0.725 with 256, and the peak stack
 /// stays under 4 KiB with 256 (4,028 bytes in inference, 2,548 while loading; BENCHMARKS.md).
+#[cfg(not(feature = "tabular"))]
 type Scratch = Int8Scratch<512, 10, 256>;
 
 /// Which int8 kernel `tinymlp` runs on this target.
@@ -55,6 +66,16 @@ fn run() -> bool {
     if !kernel_check::run() {
         return false;
     }
+    classify()
+}
+
+#[cfg(feature = "tabular")]
+fn classify() -> bool {
+    tabular::run()
+}
+
+#[cfg(not(feature = "tabular"))]
+fn classify() -> bool {
     // Measure the stack that loading and inference need, not the kernel check's buffers.
     stack::paint();
     let model = match tinymlp_load_model(MODEL) {
@@ -75,6 +96,7 @@ fn run() -> bool {
 
 /// Out of line: its frame, which holds the scratch buffer, is not on the stack while the
 /// model loads.
+#[cfg(not(feature = "tabular"))]
 #[inline(never)]
 fn classify_all(model: &Model<'_>, load_stack: usize) -> bool {
     let count = DIGITS.len() / RECORD;
@@ -166,6 +188,7 @@ pub fn tinymlp_load_model(blob: &'static [u8]) -> tinymlp::Result<Model<'static>
 }
 
 /// One whole inference, out of line and unmangled for the same reason.
+#[cfg(not(feature = "tabular"))]
 #[inline(never)]
 #[no_mangle]
 pub fn tinymlp_predict_digit<'s>(
