@@ -80,7 +80,8 @@ def reach(edges, roots):
                 queue.append(g)
     return parent
 
-RUNTIME_ROOTS = ("tinymlp_predict_digit", "tinymlp_load_model")
+RUNTIME_ROOTS = ("tinymlp_predict_digit", "tinymlp_load_model",
+                 "tinymlp_predict_features_int8", "tinymlp_predict_features_f32")
 
 # The kernel self-check's report callback is the firmware's code (it logs through defmt),
 # compiled under the runtime's name: the check runs once at boot, never during inference.

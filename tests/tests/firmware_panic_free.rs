@@ -1,7 +1,8 @@
 //! No panic path in the inference code of the release firmware: in the linked Cortex-M4
 //! ELF, no `core::panicking` (or other panic) symbol may be reachable, through direct
 //! calls, from the runtime's functions (`tinymlp::*`, `tinymlp_load_model`,
-//! `tinymlp_predict_digit`). `scripts/firmware-callgraph.sh` walks the call graph and
+//! `tinymlp_predict_digit`, and in the `tabular` build `tinymlp_predict_features_int8` and
+//! `_f32`). `scripts/firmware-callgraph.sh` walks the call graph and
 //! prints the path it finds. Skips (fails when `CI=true`) without rust-nm/rust-objdump or
 //! the committed model.
 
@@ -31,8 +32,15 @@ fn release_firmware_runtime_cannot_reach_a_panic() {
         eprintln!("SKIPPED: {message}");
         return;
     }
+    for board in ["qemu", "qemu-tabular"] {
+        check_build(&root, board);
+    }
+}
+
+/// Builds the release firmware for `board` and walks its call graph.
+fn check_build(root: &std::path::Path, board: &str) {
     let build = Command::new(root.join("scripts/firmware-build.sh"))
-        .arg("qemu")
+        .arg(board)
         .output()
         .expect("run firmware-build.sh");
     assert!(
@@ -49,10 +57,10 @@ fn release_firmware_runtime_cannot_reach_a_panic() {
     eprintln!("{report}{}", String::from_utf8_lossy(&check.stderr));
     assert!(
         report.contains("runtime functions"),
-        "the check found nothing to check"
+        "{board}: the check found nothing to check"
     );
     assert!(
         check.status.success(),
-        "a panic is reachable from the runtime:\n{report}"
+        "{board}: a panic is reachable from the runtime:\n{report}"
     );
 }

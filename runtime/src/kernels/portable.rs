@@ -18,12 +18,14 @@ where
     I: Iterator<Item = f32>,
 {
     let outputs = out.len();
-    if outputs == 0 {
+    // Rows split by `column_window`, not `chunks_exact`, whose division by the row length
+    // links a panic into the inference code (the firmware's panic check found it).
+    let Some(row_bytes) = outputs.checked_mul(4).filter(|&n| n != 0) else {
         return;
-    }
+    };
     out.fill(0.0);
     let rows = input
-        .zip(weights.chunks_exact(outputs * 4))
+        .zip(super::column_window(weights, row_bytes, 0..row_bytes))
         .filter(|&(x, _)| x != 0.0);
     for_each_group(rows, |group| match group {
         [(x0, r0), (x1, r1), (x2, r2), (x3, r3)] => {
