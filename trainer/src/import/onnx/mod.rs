@@ -211,7 +211,7 @@ impl<'g> Walk<'g> {
         match self.last {
             Last::Input => Err("the graph has no dense layer (Gemm, or MatMul and Add)".into()),
             Last::Relu => Err(format!(
-                "the last layer ({}) ends in Relu: a tinymlp model's last layer ends in \
+                "the last layer ({:?}) ends in Relu: a tinymlp model's last layer ends in \
                  softmax or in logits",
                 self.names.last().map_or("", String::as_str)
             )),
