@@ -666,3 +666,50 @@ fn bytes_that_are_not_onnx_are_refused() {
         "{error}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The fuzz target's seeds
+
+/// Small graphs of every supported form, the ONNX fuzz target's seeds.
+fn fuzz_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let mut logits = mlp();
+    logits.nodes.pop();
+    logits.outputs = vec![value("z", &[None, Some(2)])];
+    let mut half_raw = mlp();
+    let b1 = initializer(&mut half_raw, "B1");
+    b1.data_type = Some(DataType::Float16 as i32);
+    b1.raw_data = Some(vec![0, 60, 0, 56, 0, 192]);
+    b1.float_data.clear();
+    let mut flattened = mlp();
+    flattened.inputs = vec![value("x", &[None, Some(1), Some(2), Some(2)])];
+    flattened.nodes[0].input[0] = "f".into();
+    flattened.initializers.push(int64s("shape", &[0, -1]));
+    flattened
+        .nodes
+        .insert(0, node("Reshape", "reshape", &["x", "shape"], &["f"]));
+    vec![
+        ("seed-mlp", mlp().bytes()),
+        ("seed-logits", logits.bytes()),
+        ("seed-half-raw", half_raw.bytes()),
+        ("seed-reshape", flattened.bytes()),
+    ]
+}
+
+/// The seeds are in `trainer/fuzz/corpus/onnx/` as they are built here (run with
+/// `TINYMLP_WRITE_SEEDS=1` to write them after changing a graph), and they read.
+#[test]
+fn the_fuzz_corpus_holds_the_seed_graphs() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/onnx");
+    for (name, bytes) in fuzz_seeds() {
+        let path = corpus.join(name);
+        if std::env::var_os("TINYMLP_WRITE_SEEDS").is_some() {
+            std::fs::write(&path, &bytes).expect("writes the seed");
+        }
+        assert_eq!(
+            std::fs::read(&path).expect("the seed is in the corpus"),
+            bytes,
+            "{name}"
+        );
+        onnx::parse(&path, &bytes).expect("a seed reads");
+    }
+}

@@ -189,3 +189,20 @@ fn bytes_that_are_not_safetensors_are_refused() {
         "{error}"
     );
 }
+
+/// The safetensors fuzz target's seed (its first byte picks logits) is in
+/// `trainer/fuzz/corpus/safetensors/` as built here (`TINYMLP_WRITE_SEEDS=1` writes it).
+#[test]
+fn the_fuzz_corpus_holds_the_seed_file() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/safetensors/seed-three-layers");
+    let mut bytes = vec![1];
+    bytes.extend(file(&three_layers()));
+    if std::env::var_os("TINYMLP_WRITE_SEEDS").is_some() {
+        std::fs::write(&path, &bytes).expect("writes the seed");
+    }
+    assert_eq!(
+        std::fs::read(&path).expect("the seed is in the corpus"),
+        bytes
+    );
+}
