@@ -49,7 +49,11 @@ impl<S: Scratch> private::SealedBatch for S {
         each: &mut F,
     ) -> Result<()> {
         for (index, pixels) in pixels.chunks_exact(input_len).enumerate() {
-            each(index, forward::run(layers, input, pixels, self)?);
+            let source = forward::Source::Pixels {
+                spec: input,
+                pixels,
+            };
+            each(index, forward::run(layers, source, self)?);
         }
         Ok(())
     }

@@ -23,7 +23,8 @@
 //! range, as 4,097 is, rather than as undecodable.
 
 use crate::format::{
-    Activation, DenseLayer, F32Params, InputSpec, Int8Params, Params, Quantization, Requantization,
+    Activation, DenseLayer, F32Params, FeatureSpec, InputSpec, Int8Params, Params, Quantization,
+    Requantization,
 };
 
 #[cfg(test)]
@@ -75,6 +76,15 @@ impl InputFields {
             zero_point: self.zero_point,
         }
     }
+}
+
+/// The input as the blob holds it: version 3's enum (version 2 has only the pixels' fields).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
+pub(crate) enum InputField<'a> {
+    Pixels(InputFields),
+    #[cfg_attr(test, serde(borrow))]
+    Features(FeatureSpec<'a>),
 }
 
 /// A cursor over the bytes of a blob.
@@ -143,6 +153,27 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Version 3's input: a variant index, then the pixels' or the features' fields.
+    pub(crate) fn input(&mut self) -> Wire<InputField<'a>> {
+        match self.u32()? {
+            0 => Ok(InputField::Pixels(self.input_spec()?)),
+            1 => Ok(InputField::Features(FeatureSpec {
+                offsets: self.bytes()?,
+                scales: self.bytes()?,
+            })),
+            _ => Err(WireError::Invalid),
+        }
+    }
+
+    /// An `Option` of a byte array (a name, not yet checked to be UTF-8).
+    pub(crate) fn optional_bytes(&mut self) -> Wire<Option<&'a [u8]>> {
+        match self.byte()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.bytes()?)),
+            _ => Err(WireError::Invalid),
+        }
+    }
+
     pub(crate) fn u32(&mut self) -> Wire<u32> {
         self.varint(5, 0x0f)
     }
@@ -202,7 +233,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A byte array: a `u32` length, then the bytes, borrowed.
-    fn bytes(&mut self) -> Wire<&'a [u8]> {
+    pub(crate) fn bytes(&mut self) -> Wire<&'a [u8]> {
         let len = self.u32()? as usize;
         let (bytes, rest) = self.rest.split_at_checked(len).ok_or(WireError::End)?;
         self.rest = rest;
@@ -252,6 +283,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::Input;
     use serde::{Deserialize, Serialize};
     use std::vec::Vec;
 
@@ -259,21 +291,28 @@ mod tests {
     #[derive(Debug, PartialEq)]
     struct Decoded<'a> {
         header: Option<Header>,
-        input: Option<InputFields>,
+        input: Option<InputField<'a>>,
         classes: Option<u32>,
+        /// Version 3: the model name, if any.
+        name: Option<Option<&'a [u8]>>,
+        /// Version 3: the class names.
+        class_names: Option<Vec<&'a [u8]>>,
         count: Option<u32>,
         layers: Vec<DenseLayer<'a>>,
         /// Whether every field read (or, if not, where the reading stopped).
         rest: Option<&'a [u8]>,
     }
 
-    /// The fields in blob order, read by `read_*`, stopping at the first failure.
+    /// The fields in blob order, read by the given readers (`$input2` for version 2's
+    /// input, `$input3` for version 3's), stopping at the first failure.
     macro_rules! decode_with {
-        ($bytes:expr, $header:expr, $input:expr, $u32:expr, $layer:expr) => {{
+        ($bytes:expr, $header:expr, $input2:expr, $input3:expr, $u32:expr, $name:expr, $class_names:expr, $layer:expr) => {{
             let mut decoded = Decoded {
                 header: None,
                 input: None,
                 classes: None,
+                name: None,
+                class_names: None,
                 count: None,
                 layers: Vec::new(),
                 rest: None,
@@ -284,14 +323,31 @@ mod tests {
                     break 'read;
                 };
                 decoded.header = Some(header);
-                let Some((input, r)) = $input(r) else {
+                let version_2 = header.version == 2;
+                let input = if version_2 {
+                    $input2(r).map(|(input, r)| (InputField::Pixels(input), r))
+                } else {
+                    $input3(r)
+                };
+                let Some((input, r)) = input else {
                     break 'read;
                 };
                 decoded.input = Some(input);
-                let Some((classes, r)) = $u32(r) else {
+                let Some((classes, mut r)) = $u32(r) else {
                     break 'read;
                 };
                 decoded.classes = Some(classes);
+                if !version_2 {
+                    let Some((name, r2)) = $name(r) else {
+                        break 'read;
+                    };
+                    decoded.name = Some(name);
+                    let Some((class_names, r2)) = $class_names(r2) else {
+                        break 'read;
+                    };
+                    decoded.class_names = Some(class_names);
+                    r = r2;
+                }
                 let Some((count, r)) = $u32(r) else {
                     break 'read;
                 };
@@ -337,14 +393,23 @@ mod tests {
             bytes,
             by_postcard::<Header>,
             by_postcard::<InputFields>,
+            by_postcard::<InputField>,
             by_postcard::<u32>,
+            by_postcard::<Option<&[u8]>>,
+            by_postcard::<Vec<&[u8]>>,
             by_postcard::<DenseLayer>
         );
         let reader = decode_with!(
             bytes,
             |b| by_reader(b, Reader::header),
             |b| by_reader(b, Reader::input_spec),
+            |b| by_reader(b, Reader::input),
             |b| by_reader(b, Reader::u32),
+            |b| by_reader(b, Reader::optional_bytes),
+            |b| by_reader(b, |r: &mut Reader<'_>| {
+                let count = r.u32()?;
+                (0..count).map(|_| r.bytes()).collect::<Wire<Vec<_>>>()
+            }),
             |b| by_reader(b, Reader::dense_layer)
         );
         // NaN parameters compare unequal: compare through the debug form, which prints them.
@@ -410,14 +475,16 @@ mod tests {
         }];
         let def = crate::ModelDef {
             header: Header::CURRENT,
-            input: InputSpec {
+            input: Input::Pixels(InputSpec {
                 width: 300,
                 height: 1,
                 channels: 40000,
                 scale: 1.0,
                 zero_point: 7,
-            },
+            }),
             classes: 1 << 20,
+            name: Some("ab"),
+            class_names: &["x", "y\u{e9}"],
             layers: &layers,
         };
         let f32_weights = [0x3fu8; 8];
@@ -430,13 +497,42 @@ mod tests {
                 bias: &f32_weights,
             }),
         }];
+        let offsets = [0x40u8; 8];
         let f32_def = crate::ModelDef {
+            input: Input::Features(FeatureSpec {
+                offsets: &offsets,
+                scales: &f32_weights,
+            }),
+            name: None,
+            class_names: &[],
             layers: &f32_layers,
             ..def
         };
-        for blob in [encode(&def), encode(&f32_def)] {
+        let unnamed = crate::ModelDef {
+            name: None,
+            class_names: &[],
+            ..def
+        };
+        for blob in [encode(&def), encode(&f32_def), version_2(&encode(&unnamed))] {
             check_every_cut_and_byte_value(&blob);
         }
+    }
+
+    /// The version 2 blob of a version 3 pixel model without names: no input variant index,
+    /// no names.
+    fn version_2(blob: &[u8]) -> Vec<u8> {
+        let mut reader = Reader::new(blob).skip(10);
+        reader.input_spec().unwrap();
+        reader.u32().unwrap();
+        let names_at = blob.len() - reader.rest().len();
+        assert_eq!(blob[names_at..names_at + 2], [0, 0], "no names");
+        let mut v2 = [&blob[..4], &[2, 0, 0, 0, 0], &blob[10..names_at]].concat();
+        v2.extend_from_slice(&blob[names_at + 2..blob.len() - 4]);
+        let length = (v2.len() + 4) as u32;
+        v2[5..9].copy_from_slice(&length.to_le_bytes());
+        let crc = crate::CRC.checksum(&v2);
+        v2.extend_from_slice(&crc.to_le_bytes());
+        v2
     }
 
     fn check_every_cut_and_byte_value(blob: &[u8]) {

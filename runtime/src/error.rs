@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::format::ParamKind;
+use crate::format::{InputKind, ParamKind};
 
 /// Everything that can go wrong while loading or running a model.
 ///
@@ -144,6 +144,42 @@ pub enum Error {
     },
     /// The output buffer given to an encoder is too small.
     BufferTooSmall,
+    /// A feature's offset or scale (the standardization a feature model carries) is NaN or
+    /// infinite.
+    NonFiniteFeatureTransform {
+        /// Index of the feature.
+        feature: u32,
+    },
+    /// The model name is empty, longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes or
+    /// not UTF-8.
+    InvalidModelName,
+    /// A class name is empty, longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes or not
+    /// UTF-8.
+    InvalidClassName {
+        /// Index of the class.
+        class: u32,
+    },
+    /// The model names some of its classes: it must name none or all.
+    ClassNameCount {
+        /// Class names in the blob.
+        names: u32,
+        /// Declared number of classes.
+        classes: u32,
+    },
+    /// `predict` was called on a feature model, or `predict_features` on a pixel model.
+    WrongInputKind {
+        /// What the model takes.
+        model: InputKind,
+    },
+    /// A raw feature is NaN or infinite, or so far from the training data that its
+    /// standardized value is.
+    NonFiniteFeature {
+        /// Index of the feature.
+        index: u32,
+    },
+    /// Raw features so far outside the training range that an f32 model's output is not
+    /// finite.
+    NonFiniteOutput,
 }
 
 /// The crate's result type.
@@ -193,8 +229,12 @@ impl Error {
             Error::Truncated => ("model blob is truncated", [0; 3]),
             Error::BadMagic => ("not a tinymlp model (bad magic tag)", [0; 3]),
             Error::UnsupportedVersion(v) => (
-                "unsupported model format version {} (this runtime reads version {})",
-                [u32::from(v), u32::from(crate::FORMAT_VERSION), 0],
+                "unsupported model format version {} (this runtime reads versions {} to {})",
+                [
+                    u32::from(v),
+                    u32::from(crate::OLDEST_FORMAT_VERSION),
+                    u32::from(crate::FORMAT_VERSION),
+                ],
             ),
             Error::ChecksumMismatch => ("model blob is corrupt (CRC-32 mismatch)", [0; 3]),
             Error::Malformed => ("model blob is malformed (postcard decoding failed)", [0; 3]),
@@ -269,7 +309,7 @@ impl Error {
                 [u32::from(layer), 0, 0],
             ),
             Error::InputLength { expected, found } => (
-                "input has {} pixels, the model expects {}",
+                "input has {} values, the model expects {}",
                 [found, expected, 0],
             ),
             Error::BatchLength { input, found } => (
@@ -285,6 +325,42 @@ impl Error {
                 [capacity, needed, 0],
             ),
             Error::BufferTooSmall => ("output buffer is too small for the encoded model", [0; 3]),
+            Error::NonFiniteFeatureTransform { feature } => (
+                "input: the offset or scale of feature {} is NaN or infinite",
+                [feature, 0, 0],
+            ),
+            Error::InvalidModelName => (
+                "model name is empty, longer than 255 bytes or not UTF-8",
+                [0; 3],
+            ),
+            Error::InvalidClassName { class } => (
+                "name of class {} is empty, longer than 255 bytes or not UTF-8",
+                [class, 0, 0],
+            ),
+            Error::ClassNameCount { names, classes } => (
+                "model has {} class names for {} classes (it must name all or none)",
+                [names, classes, 0],
+            ),
+            Error::WrongInputKind {
+                model: InputKind::Pixels,
+            } => (
+                "model takes pixels: call predict, not predict_features",
+                [0; 3],
+            ),
+            Error::WrongInputKind {
+                model: InputKind::Features,
+            } => (
+                "model takes raw features: call predict_features, not predict",
+                [0; 3],
+            ),
+            Error::NonFiniteFeature { index } => (
+                "feature {} is NaN or infinite (raw, or once standardized)",
+                [index, 0, 0],
+            ),
+            Error::NonFiniteOutput => (
+                "an output is not finite: the features are too far outside the training range",
+                [0; 3],
+            ),
         }
     }
 }
@@ -323,7 +399,7 @@ mod tests {
             (Error::Truncated, "model blob is truncated"),
             (
                 Error::UnsupportedVersion(7),
-                "unsupported model format version 7 (this runtime reads version 2)",
+                "unsupported model format version 7 (this runtime reads versions 2 to 3)",
             ),
             (
                 Error::WidthOutOfRange {
@@ -418,6 +494,21 @@ mod tests {
                 capacity: 64,
             },
             Error::BufferTooSmall,
+            Error::NonFiniteFeatureTransform { feature: 3 },
+            Error::InvalidModelName,
+            Error::InvalidClassName { class: 9 },
+            Error::ClassNameCount {
+                names: 2,
+                classes: 3,
+            },
+            Error::WrongInputKind {
+                model: InputKind::Pixels,
+            },
+            Error::WrongInputKind {
+                model: InputKind::Features,
+            },
+            Error::NonFiniteFeature { index: 5 },
+            Error::NonFiniteOutput,
         ];
         for error in errors {
             let (template, values) = error.template();

@@ -1,4 +1,4 @@
-//! The model format, version 2: the types that are serialized, shared by writer and reader.
+//! The model format, version 3: the types that are serialized, shared by writer and reader.
 //!
 //! `runtime/FORMAT.md` describes the byte layout field by field. A blob is the postcard
 //! encoding of [`ModelDef`] followed by a little-endian CRC-32 (iSCSI polynomial) of all
@@ -19,8 +19,15 @@ use serde::{Deserialize, Serialize};
 /// The four bytes every model blob starts with.
 pub const MAGIC: [u8; 4] = *b"TMLP";
 
-/// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u16 = 2;
+/// The format version this crate writes (and the newest it reads).
+pub const FORMAT_VERSION: u16 = 3;
+
+/// The oldest format version this crate reads: version 2 blobs (pixel input, no names) load
+/// and predict bit for bit as they did in the runtime that wrote them.
+pub const OLDEST_FORMAT_VERSION: u16 = 2;
+
+/// The longest model or class name, in bytes of UTF-8.
+pub const MAX_NAME_LEN: usize = 255;
 
 /// The most dense layers a model may have.
 pub const MAX_LAYERS: usize = 8;
@@ -86,6 +93,111 @@ impl InputSpec {
     /// Whether the input has no values at all (never true for a valid model).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// A model's input of raw `f32` features, and how each is standardized on the way in: the
+/// value the model sees of raw feature `j` is `(raw[j] - offsets[j]) * scales[j]`, in f32
+/// (the subtraction rounded, then the product). The trainer stores the training set's
+/// per-feature mean as the offset and `1 / deviation` as the scale (1 for a constant
+/// feature), so the device passes raw sensor values and never preprocesses by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FeatureSpec<'a> {
+    /// `count` f32 values, little-endian: subtracted from each raw feature.
+    pub offsets: &'a [u8],
+    /// `count` f32 values, little-endian: multiply each feature after the subtraction.
+    pub scales: &'a [u8],
+}
+
+impl FeatureSpec<'_> {
+    /// Number of features (a valid model has as many offsets as scales).
+    pub fn len(&self) -> usize {
+        self.offsets.len() / 4
+    }
+
+    /// Whether there are no features at all (never true for a valid model).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The offset and scale of every feature, in order.
+    pub fn transforms(&self) -> impl Iterator<Item = (f32, f32)> + '_ {
+        let offsets = self.offsets.as_chunks::<4>().0.iter();
+        let scales = self.scales.as_chunks::<4>().0.iter();
+        offsets
+            .zip(scales)
+            .map(|(o, s)| (f32::from_le_bytes(*o), f32::from_le_bytes(*s)))
+    }
+}
+
+/// What a model takes as input: `u8` pixels ([`Model::predict`](crate::Model::predict)) or
+/// raw `f32` features ([`Model::predict_features`](crate::Model::predict_features)).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Input<'a> {
+    /// An image of `u8` pixels (the only input of format version 2).
+    Pixels(InputSpec),
+    /// A vector of raw `f32` features, standardized in the model.
+    #[serde(borrow)]
+    Features(FeatureSpec<'a>),
+}
+
+impl Input<'_> {
+    /// Number of input values: pixels or features.
+    pub fn len(&self) -> u32 {
+        match self {
+            Input::Pixels(spec) => spec.len(),
+            Input::Features(spec) => u32::try_from(spec.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Whether the input has no values at all (never true for a valid model).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Pixels or features.
+    pub fn kind(&self) -> InputKind {
+        match self {
+            Input::Pixels(_) => InputKind::Pixels,
+            Input::Features(_) => InputKind::Features,
+        }
+    }
+
+    /// The image description of a pixel model.
+    pub fn pixels(&self) -> Option<&InputSpec> {
+        match self {
+            Input::Pixels(spec) => Some(spec),
+            Input::Features(_) => None,
+        }
+    }
+
+    /// The standardization of a feature model.
+    pub fn features(&self) -> Option<&FeatureSpec<'_>> {
+        match self {
+            Input::Pixels(_) => None,
+            Input::Features(spec) => Some(spec),
+        }
+    }
+}
+
+/// The kind of a model's input, and so the call that classifies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum InputKind {
+    /// `u8` pixels: [`Model::predict`](crate::Model::predict).
+    Pixels,
+    /// Raw `f32` features: [`Model::predict_features`](crate::Model::predict_features).
+    Features,
+}
+
+impl fmt::Display for InputKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InputKind::Pixels => "pixels",
+            InputKind::Features => "features",
+        })
     }
 }
 
@@ -249,12 +361,17 @@ pub struct DenseLayer<'a> {
 /// of malformed blob gets its own [`Error`](crate::Error).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ModelDef<'a> {
-    /// Magic tag and version; [`Header::CURRENT`] when writing.
+    /// Magic tag and version; [`Header::CURRENT`] when writing (the layout written is
+    /// always the current version's).
     pub header: Header,
-    /// The input image.
-    pub input: InputSpec,
+    /// The input: pixels or features.
+    pub input: Input<'a>,
     /// Number of classes (the last layer's width).
     pub classes: u32,
+    /// The model's name, if it has one: non-empty UTF-8 of at most [`MAX_NAME_LEN`] bytes.
+    pub name: Option<&'a str>,
+    /// No names, or one per class, in class order (each like [`name`](Self::name)).
+    pub class_names: &'a [&'a str],
     /// The layers, first to last.
     pub layers: &'a [DenseLayer<'a>],
 }

@@ -5,7 +5,8 @@ use core::ops::Range;
 
 use crate::error::{Error, Result};
 use crate::format::{
-    Activation, DenseLayer, F32Params, InputSpec, Int8Params, ParamKind, Params, Requantization,
+    Activation, DenseLayer, F32Params, FeatureSpec, InputSpec, Int8Params, ParamKind, Params,
+    Requantization,
 };
 use crate::kernels;
 use crate::prediction::{Prediction, RawOutputs};
@@ -13,7 +14,23 @@ use crate::scratch::private::{Buffers, F32Buffers, Int8Buffers};
 use crate::scratch::Scratch;
 use crate::softmax::{argmax, softmax_in_place};
 
-/// Runs `layers` (validated, see [`crate::Model`]) on `pixels` in `scratch`.
+/// One input of a model, checked to be of the model's kind and length.
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'x> {
+    /// Pixels, which the first layer reads directly.
+    Pixels {
+        spec: &'x InputSpec,
+        pixels: &'x [u8],
+    },
+    /// Raw features, standardized (and for int8 quantized) into the scratch's first
+    /// activation buffer, from which the first layer reads them like a hidden layer's output.
+    Features {
+        spec: FeatureSpec<'x>,
+        features: &'x [f32],
+    },
+}
+
+/// Runs `layers` (validated, see [`crate::Model`]) on `source` in `scratch`.
 ///
 /// Generic, and the passes below `#[inline(always)]`: the forward pass and the kernels are
 /// compiled where `predict` is instantiated, at that crate's `opt-level` (the web module
@@ -22,21 +39,78 @@ use crate::softmax::{argmax, softmax_in_place};
 #[inline]
 pub(crate) fn run<'s, S: Scratch>(
     layers: &[DenseLayer<'_>],
-    input: &InputSpec,
-    pixels: &[u8],
+    source: Source<'_>,
     scratch: &'s mut S,
 ) -> Result<Prediction<'s>> {
     match scratch.buffers() {
-        Buffers::Int8(buffers) => int8(layers, pixels, buffers),
-        Buffers::F32(buffers) => f32(layers, input, pixels, buffers),
+        Buffers::Int8(buffers) => int8(layers, source, buffers),
+        Buffers::F32(buffers) => f32(layers, source, buffers),
     }
+}
+
+/// The real value the model sees of each raw feature, `(raw - offset) · scale` in f32,
+/// handed to `each` with its index; a value that is not finite is refused, naming the
+/// feature (a NaN or infinite raw value, or one so large its standardized value overflows).
+#[inline]
+fn standardize(
+    spec: FeatureSpec<'_>,
+    features: &[f32],
+    mut each: impl FnMut(usize, f32),
+) -> Result<()> {
+    for (index, (&raw, (offset, scale))) in features.iter().zip(spec.transforms()).enumerate() {
+        let value = (raw - offset) * scale;
+        if !value.is_finite() {
+            return Err(Error::NonFiniteFeature {
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+            });
+        }
+        each(index, value);
+    }
+    Ok(())
+}
+
+/// Standardizes `features` and quantizes them with the first layer's `input` quantization
+/// into `out`: `clamp(round(x / scale) + zero_point, -128, 127)`, the division in f32,
+/// rounded half away from zero (`FORMAT.md` §3).
+fn quantize_features(
+    spec: FeatureSpec<'_>,
+    features: &[f32],
+    input: &crate::format::Quantization,
+    out: &mut [i8],
+) -> Result<()> {
+    let capacity = out.len();
+    let out = out
+        .get_mut(..features.len())
+        .ok_or_else(|| too_small(features.len(), capacity))?;
+    // The zero point is in -128..=127 (validated) and every f32 of magnitude 2^24 or more
+    // is an integer far outside the range, so the sum in f32 clamps as the exact one would.
+    let zero_point = input.zero_point as f32;
+    standardize(spec, features, |index, value| {
+        let q = libm::roundf(value / input.scale) + zero_point;
+        if let Some(slot) = out.get_mut(index) {
+            *slot = q.clamp(-128.0, 127.0) as i8;
+        }
+    })
+}
+
+/// Standardizes `features` into `out`.
+fn standardize_features(spec: FeatureSpec<'_>, features: &[f32], out: &mut [f32]) -> Result<()> {
+    let capacity = out.len();
+    let out = out
+        .get_mut(..features.len())
+        .ok_or_else(|| too_small(features.len(), capacity))?;
+    standardize(spec, features, |index, value| {
+        if let Some(slot) = out.get_mut(index) {
+            *slot = value;
+        }
+    })
 }
 
 /// The int8 forward pass.
 #[inline(always)]
 fn int8<'s>(
     layers: &[DenseLayer<'_>],
-    pixels: &[u8],
+    source: Source<'_>,
     buffers: Int8Buffers<'s>,
 ) -> Result<Prediction<'s>> {
     let Int8Buffers {
@@ -49,11 +123,21 @@ fn int8<'s>(
     let (width, classes, block_len) = (ping.len(), raw.len(), accumulators.len());
     let (mut current, mut next) = (ping, pong);
     let (last, hidden) = layers.split_last().ok_or(UNREACHABLE)?;
+    let pixels = match source {
+        Source::Pixels { pixels, .. } => Some(pixels),
+        Source::Features { spec, features } => {
+            let first = int8_params(layers.first().ok_or(UNREACHABLE)?)?;
+            quantize_features(spec, features, &first.input, current)?;
+            None
+        }
+    };
+    let from_pixels = pixels.is_some();
+    let pixels = pixels.unwrap_or_default();
     for (index, layer) in hidden.iter().enumerate() {
         let params = int8_params(layer)?;
         let requantization = params.requantization.as_ref().ok_or(UNREACHABLE)?;
         let outputs = layer.outputs as usize;
-        let activations = previous_activations(index, layer, &*current)?;
+        let activations = previous_activations(index, from_pixels, layer, &*current)?;
         let mut start = 0;
         while start < outputs {
             let block = start..outputs.min(start.saturating_add(block_len));
@@ -76,7 +160,7 @@ fn int8<'s>(
     let sums = raw
         .get_mut(..outputs)
         .ok_or_else(|| too_small(outputs, classes))?;
-    let activations = previous_activations(hidden.len(), last, &*current)?;
+    let activations = previous_activations(hidden.len(), from_pixels, last, &*current)?;
     int8_affine(pixels, activations, params, outputs, 0..outputs, sums);
     int8_prediction(params, sums, probabilities)
 }
@@ -112,8 +196,7 @@ pub(crate) fn int8_prediction<'s>(
 #[inline(always)]
 fn f32<'s>(
     layers: &[DenseLayer<'_>],
-    input: &InputSpec,
-    pixels: &[u8],
+    source: Source<'_>,
     buffers: F32Buffers<'s>,
 ) -> Result<Prediction<'s>> {
     let F32Buffers {
@@ -125,13 +208,21 @@ fn f32<'s>(
     let (width, classes) = (ping.len(), logits.len());
     let (mut current, mut next) = (ping, pong);
     let (last, hidden) = layers.split_last().ok_or(UNREACHABLE)?;
+    let (input, pixels) = match source {
+        Source::Pixels { spec, pixels } => (Some(spec), pixels),
+        Source::Features { spec, features } => {
+            standardize_features(spec, features, current)?;
+            (None, &[][..])
+        }
+    };
+    let from_pixels = input.is_some();
     for (index, layer) in hidden.iter().enumerate() {
         let params = f32_params(layer)?;
         let outputs = layer.outputs as usize;
         let out = next
             .get_mut(..outputs)
             .ok_or_else(|| too_small(outputs, width))?;
-        let activations = previous_activations(index, layer, &*current)?;
+        let activations = previous_activations(index, from_pixels, layer, &*current)?;
         f32_affine(input, pixels, activations, params, out);
         if layer.activation == Activation::Relu {
             out.iter_mut().for_each(|v| *v = v.max(0.0));
@@ -144,8 +235,12 @@ fn f32<'s>(
     let logits = logits
         .get_mut(..outputs)
         .ok_or_else(|| too_small(outputs, classes))?;
-    let activations = previous_activations(hidden.len(), last, &*current)?;
+    let activations = previous_activations(hidden.len(), from_pixels, last, &*current)?;
     f32_affine(input, pixels, activations, params, logits);
+    // Pixels are bounded, so validation bounds every logit (§4); raw features are not.
+    if !from_pixels && !logits.iter().all(|logit| logit.is_finite()) {
+        return Err(Error::NonFiniteOutput);
+    }
     let probabilities = probabilities
         .get_mut(..outputs)
         .ok_or_else(|| too_small(outputs, classes))?;
@@ -173,13 +268,15 @@ pub(crate) fn too_small(needed: usize, capacity: usize) -> Error {
     }
 }
 
-/// The previous layer's output, or `None` for the first layer, which reads the pixels.
+/// The previous layer's output (or the standardized features), or `None` for the first
+/// layer of a pixel model, which reads the pixels.
 fn previous_activations<'b, T>(
     index: usize,
+    from_pixels: bool,
     layer: &DenseLayer<'_>,
     current: &'b [T],
 ) -> Result<Option<&'b [T]>> {
-    if index == 0 {
+    if index == 0 && from_pixels {
         return Ok(None);
     }
     let inputs = layer.inputs as usize;
@@ -256,24 +353,27 @@ fn int8_affine(
     kernels::dense_int8_columns(raw, params.weights, outputs, columns, bias, sums);
 }
 
-/// The outputs of one f32 layer, reading the pixels if there are no previous `activations`.
+/// The outputs of one f32 layer, reading the pixels (of image `input`) if there are no
+/// previous `activations`.
 fn f32_affine(
-    input: &InputSpec,
+    input: Option<&InputSpec>,
     pixels: &[u8],
     activations: Option<&[f32]>,
     params: &F32Params<'_>,
     out: &mut [f32],
 ) {
-    match activations {
-        None => {
+    match (activations, input) {
+        (None, Some(input)) => {
             let (scale, zero_point) = (input.scale, f32::from(input.zero_point));
             let real = pixels.iter().map(|&p| (f32::from(p) - zero_point) * scale);
             kernels::dense_f32(real, params.weights, params.bias, out);
         }
-        Some(activations) => {
+        (Some(activations), _) => {
             let real = activations.iter().copied();
             kernels::dense_f32(real, params.weights, params.bias, out);
         }
+        // Validation and `run` rule out a first layer without pixels or features.
+        (None, None) => {}
     }
 }
 

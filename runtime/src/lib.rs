@@ -2,14 +2,16 @@
 //! web page, with no allocator and no panics.
 //!
 //! A model is a blob (see `FORMAT.md`) written by the tinymlp trainer or any program that
-//! follows the format. [`Model::from_bytes`] validates it once, borrowing every weight from
-//! the blob; [`Model::predict`] then classifies raw `u8` pixels in a caller-owned scratch
-//! buffer whose size is fixed at compile time; [`Model::predict_batch`] classifies many
-//! inputs in one call (bit for bit the same), faster on a host with an
-//! [`Int8BatchScratch`].
+//! follows the format. [`Model::from_bytes`] validates it once, borrowing every weight (and
+//! name) from the blob; [`Model::predict`] then classifies raw `u8` pixels in a caller-owned
+//! scratch buffer whose size is fixed at compile time; [`Model::predict_batch`] classifies
+//! many inputs in one call (bit for bit the same), faster on a host with an
+//! [`Int8BatchScratch`]. A model of raw sensor values ([`Input::Features`]) carries its
+//! standardization: [`Model::predict_features`] takes the values as they come, and
+//! [`Model::class_name`] names the answer.
 //!
 //! ```
-//! use tinymlp::{Activation, DenseLayer, F32Params, Header, InputSpec, Model, ModelDef, Params};
+//! use tinymlp::{Activation, DenseLayer, F32Params, Header, Input, InputSpec, Model, ModelDef, Params};
 //! use tinymlp::F32Scratch;
 //!
 //! // A 2-pixel, 2-class model, written here so the example stands alone; a real program
@@ -24,8 +26,10 @@
 //! };
 //! let def = ModelDef {
 //!     header: Header::CURRENT,
-//!     input: InputSpec { width: 2, height: 1, channels: 1, scale: 1.0 / 255.0, zero_point: 0 },
+//!     input: Input::Pixels(InputSpec { width: 2, height: 1, channels: 1, scale: 1.0 / 255.0, zero_point: 0 }),
 //!     classes: 2,
+//!     name: None,
+//!     class_names: &["dark", "bright"],
 //!     layers: &[layer],
 //! };
 //! let mut buf = [0u8; 128];
@@ -35,6 +39,7 @@
 //! let mut scratch = F32Scratch::<0, 2>::new();
 //! let prediction = model.predict(&[10, 200], &mut scratch)?;
 //! assert_eq!(prediction.class, 1);
+//! assert_eq!(model.class_name(prediction.class), Some("bright"));
 //! assert!(prediction.probability > 0.6);
 //! # Ok::<(), tinymlp::Error>(())
 //! ```
@@ -92,9 +97,10 @@ pub mod softmax;
 pub use batch::{BatchScratch, Int8BatchScratch};
 pub use error::{Error, Result};
 pub use format::{
-    fold_input_zero_point, Activation, DenseLayer, F32Params, Header, InputSpec, Int8Params,
-    ModelDef, ParamKind, Params, Quantization, Requantization, CHECKSUM_LEN, CRC, FORMAT_VERSION,
-    MAGIC, MAX_LAYERS, MAX_WIDTH,
+    fold_input_zero_point, Activation, DenseLayer, F32Params, FeatureSpec, Header, Input,
+    InputKind, InputSpec, Int8Params, ModelDef, ParamKind, Params, Quantization, Requantization,
+    CHECKSUM_LEN, CRC, FORMAT_VERSION, MAGIC, MAX_LAYERS, MAX_NAME_LEN, MAX_WIDTH,
+    OLDEST_FORMAT_VERSION,
 };
 pub use model::Model;
 pub use prediction::{OutputDigest, Prediction, RawOutputs};

@@ -3,33 +3,52 @@
 use heapless::Vec;
 
 use crate::batch::BatchScratch;
-use crate::decode::{InputFields, Reader, WireError};
+use crate::decode::{InputField, Reader, WireError};
 use crate::error::{Error, Result};
 use crate::fixed_point::is_valid_requantization;
 use crate::format::{
-    Activation, DenseLayer, F32Params, InputSpec, Int8Params, ParamKind, Params, Quantization,
-    CHECKSUM_LEN, CRC, FORMAT_VERSION, MAGIC, MAX_LAYERS, MAX_WIDTH,
+    Activation, DenseLayer, F32Params, FeatureSpec, Input, InputKind, Int8Params, ParamKind,
+    Params, Quantization, CHECKSUM_LEN, CRC, FORMAT_VERSION, MAGIC, MAX_LAYERS, MAX_NAME_LEN,
+    MAX_WIDTH, OLDEST_FORMAT_VERSION,
 };
-use crate::forward;
+use crate::forward::{self, Source};
 use crate::prediction::Prediction;
 use crate::scratch::Scratch;
 
 /// Stands for the input description where an error names a layer.
 const INPUT: u8 = u8::MAX;
 
-/// A validated model whose parameters are borrowed from the blob.
+/// A validated model whose parameters (and names) are borrowed from the blob.
 ///
-/// Building one checks the checksum, the header, every shape, size, scale and shift, so
-/// that [`predict`](Model::predict) can only fail on a wrong input or scratch buffer; and it
-/// bounds the parameters so that no logit overflows f32, so that every probability
-/// `predict` returns is a finite number (`FORMAT.md` §4, [`Error::OutputOverflow`]).
+/// Building one checks the checksum, the header, every shape, size, scale and shift, and
+/// every name, so that [`predict`](Model::predict) and
+/// [`predict_features`](Model::predict_features) can only fail on a wrong input or scratch
+/// buffer; and it bounds the parameters so that no logit overflows f32, so that every
+/// probability `predict` returns is a finite number (`FORMAT.md` §4,
+/// [`Error::OutputOverflow`]; raw features far enough out of range are refused instead,
+/// with [`Error::NonFiniteOutput`]).
 #[derive(Debug, Clone)]
 pub struct Model<'a> {
-    input: InputSpec,
+    input: Input<'a>,
     classes: u32,
     kind: ParamKind,
     widest_hidden: u32,
+    /// What a scratch buffer's `WIDTH` must hold: the widest hidden layer, and for a feature
+    /// model the features too (they are standardized into the scratch).
+    scratch_width: u32,
+    name: Option<&'a str>,
+    /// The class names as the blob holds them (each a length and UTF-8 bytes, validated at
+    /// load), or nothing: read on demand, so a model of 4,096 named classes costs no RAM.
+    class_names: &'a [u8],
     layers: Vec<DenseLayer<'a>, MAX_LAYERS>,
+}
+
+/// The names as read, before validation.
+struct Names<'a> {
+    name: Option<&'a [u8]>,
+    count: u32,
+    /// `count` byte arrays, one after the other.
+    class_names: &'a [u8],
 }
 
 impl<'a> Model<'a> {
@@ -38,8 +57,8 @@ impl<'a> Model<'a> {
     /// Bytes after the length the header declares are ignored, so a blob can be read from a
     /// padded flash region.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Model<'a>> {
-        let mut reader = checked_blob(bytes)?;
-        read_and_validate(&mut reader).map_err(|error| match error {
+        let (mut reader, version) = checked_blob(bytes)?;
+        read_and_validate(&mut reader, version).map_err(|error| match error {
             // The reader stops at the varint it refuses: that is the offset to name.
             Error::NonShortestVarint { .. } => Error::NonShortestVarint {
                 offset: reader.offset(),
@@ -48,14 +67,30 @@ impl<'a> Model<'a> {
         })
     }
 
-    /// The input image description.
-    pub fn input(&self) -> &InputSpec {
+    /// The input: an image of pixels, or features and their standardization.
+    pub fn input(&self) -> &Input<'a> {
         &self.input
     }
 
-    /// Number of pixel values [`predict`](Model::predict) expects.
+    /// Number of values [`predict`](Model::predict) (pixels) or
+    /// [`predict_features`](Model::predict_features) (features) expects.
     pub fn input_len(&self) -> usize {
         self.input.len() as usize
+    }
+
+    /// The model's name, if the blob has one.
+    pub fn name(&self) -> Option<&'a str> {
+        self.name
+    }
+
+    /// The name of class `class`, if the blob names its classes (and `class` is one of
+    /// them). Read from the blob on each call, in time proportional to `class`.
+    pub fn class_name(&self, class: usize) -> Option<&'a str> {
+        let mut reader = Reader::new(self.class_names);
+        for _ in 0..class {
+            reader.bytes().ok()?;
+        }
+        core::str::from_utf8(reader.bytes().ok()?).ok()
     }
 
     /// Number of classes.
@@ -73,9 +108,16 @@ impl<'a> Model<'a> {
         &self.layers
     }
 
-    /// The widest hidden layer: the width a scratch buffer needs (0 for a single layer).
+    /// The widest hidden layer (0 for a single layer).
     pub fn widest_hidden(&self) -> usize {
         self.widest_hidden as usize
+    }
+
+    /// The `WIDTH` a scratch buffer needs: the widest hidden layer, or for a feature model
+    /// the number of features if that is more (the features are standardized, and for int8
+    /// quantized, into the scratch).
+    pub fn scratch_width(&self) -> usize {
+        self.scratch_width as usize
     }
 
     /// Number of multiply-accumulates in one forward pass.
@@ -104,7 +146,7 @@ impl<'a> Model<'a> {
                 scratch: kind,
             });
         }
-        for (needed, capacity) in [(self.widest_hidden, width), (self.classes, classes)] {
+        for (needed, capacity) in [(self.scratch_width, width), (self.classes, classes)] {
             if needed as usize > capacity {
                 return Err(Error::ScratchTooSmall {
                     needed,
@@ -118,19 +160,51 @@ impl<'a> Model<'a> {
     /// Classifies one input of raw `u8` pixels, using `scratch` for all intermediate values.
     ///
     /// The returned [`Prediction`] borrows its probabilities and raw outputs from `scratch`.
+    /// A feature model is refused ([`Error::WrongInputKind`]): use
+    /// [`predict_features`](Model::predict_features).
     pub fn predict<'s, S: Scratch>(
         &self,
         pixels: &[u8],
         scratch: &'s mut S,
     ) -> Result<Prediction<'s>> {
+        let spec = self.input.pixels().ok_or(Error::WrongInputKind {
+            model: InputKind::Features,
+        })?;
         self.check_scratch::<S>()?;
-        if pixels.len() != self.input_len() {
-            return Err(Error::InputLength {
+        self.check_input_len(pixels.len())?;
+        forward::run(&self.layers, Source::Pixels { spec, pixels }, scratch)
+    }
+
+    /// Classifies one vector of raw `f32` features (sensor values as they come, not
+    /// standardized: the model does that), using `scratch` for all intermediate values.
+    ///
+    /// int8 models quantize the standardized features on the way in (`FORMAT.md` §3). A
+    /// NaN or infinite feature, or one so far out of range that its standardized value is
+    /// not finite, is refused with [`Error::NonFiniteFeature`] naming its index; an f32
+    /// model whose logits overflow on features far outside the training range returns
+    /// [`Error::NonFiniteOutput`]. A pixel model is refused ([`Error::WrongInputKind`]).
+    pub fn predict_features<'s, S: Scratch>(
+        &self,
+        features: &[f32],
+        scratch: &'s mut S,
+    ) -> Result<Prediction<'s>> {
+        let spec = *self.input.features().ok_or(Error::WrongInputKind {
+            model: InputKind::Pixels,
+        })?;
+        self.check_scratch::<S>()?;
+        self.check_input_len(features.len())?;
+        forward::run(&self.layers, Source::Features { spec, features }, scratch)
+    }
+
+    fn check_input_len(&self, found: usize) -> Result<()> {
+        if found == self.input_len() {
+            Ok(())
+        } else {
+            Err(Error::InputLength {
                 expected: self.input.len(),
-                found: u32::try_from(pixels.len()).unwrap_or(u32::MAX),
-            });
+                found: u32::try_from(found).unwrap_or(u32::MAX),
+            })
         }
-        forward::run(&self.layers, &self.input, pixels, scratch)
     }
 
     /// Classifies many inputs in one call: `pixels` holds them one after the other
@@ -147,14 +221,14 @@ impl<'a> Model<'a> {
     /// each thread its own scratch:
     ///
     /// ```
-    /// # use tinymlp::{Activation, DenseLayer, Header, InputSpec, Int8Params, Model, ModelDef, Params, Quantization};
+    /// # use tinymlp::{Activation, DenseLayer, Header, Input, InputSpec, Int8Params, Model, ModelDef, Params, Quantization};
     /// # let weights = [1u8, 0xff, 0xff, 1];
     /// # let (scales, bias) = ([0, 0, 0x80, 0x3f, 0, 0, 0x80, 0x3f], [0u8; 8]);
     /// # let input = InputSpec { width: 2, height: 1, channels: 1, scale: 1.0 / 255.0, zero_point: 0 };
     /// # let quantization = Quantization { scale: input.scale, zero_point: 0 };
     /// # let params = Params::Int8(Int8Params { input: quantization, weights: &weights, weight_scales: &scales, bias: &bias, requantization: None });
     /// # let layers = [DenseLayer { inputs: 2, outputs: 2, activation: Activation::Softmax, params }];
-    /// # let def = ModelDef { header: Header::CURRENT, input, classes: 2, layers: &layers };
+    /// # let def = ModelDef { header: Header::CURRENT, input: Input::Pixels(input), classes: 2, name: None, class_names: &[], layers: &layers };
     /// # let mut buf = [0u8; 256];
     /// # let model = Model::from_bytes(def.encode_to_slice(&mut buf)?)?;
     /// use tinymlp::Int8BatchScratch;
@@ -187,6 +261,9 @@ impl<'a> Model<'a> {
         scratch: &mut S,
         mut each: impl FnMut(usize, Prediction<'_>),
     ) -> Result<()> {
+        let spec = self.input.pixels().ok_or(Error::WrongInputKind {
+            model: InputKind::Features,
+        })?;
         self.check_batch_scratch::<S>()?;
         let input_len = self.input_len();
         if !pixels.len().is_multiple_of(input_len) {
@@ -195,14 +272,33 @@ impl<'a> Model<'a> {
                 found: u32::try_from(pixels.len()).unwrap_or(u32::MAX),
             });
         }
-        scratch.run_batch(&self.layers, &self.input, pixels, input_len, &mut each)
+        scratch.run_batch(&self.layers, spec, pixels, input_len, &mut each)
     }
 }
 
-/// Reads the fields after the header (from [`checked_blob`]) and validates the model.
-fn read_and_validate<'a>(reader: &mut Reader<'a>) -> Result<Model<'a>> {
-    let input = reader.input_spec()?;
-    let classes = reader.u32()?;
+/// Reads the fields after the header (from [`checked_blob`]) of a blob of format `version`
+/// and validates the model.
+fn read_and_validate<'a>(reader: &mut Reader<'a>, version: u16) -> Result<Model<'a>> {
+    let mut names = Names {
+        name: None,
+        count: 0,
+        class_names: &[],
+    };
+    let (input, classes) = if version == OLDEST_FORMAT_VERSION {
+        (InputField::Pixels(reader.input_spec()?), reader.u32()?)
+    } else {
+        let input = reader.input()?;
+        let classes = reader.u32()?;
+        names.name = reader.optional_bytes()?;
+        names.count = reader.u32()?;
+        let start = reader.rest();
+        for _ in 0..names.count {
+            reader.bytes()?;
+        }
+        let read = start.len().saturating_sub(reader.rest().len());
+        names.class_names = start.get(..read).unwrap_or_default();
+        (input, classes)
+    };
     let count = reader.u32()?;
     if count == 0 {
         return Err(Error::NoLayers);
@@ -219,12 +315,13 @@ fn read_and_validate<'a>(reader: &mut Reader<'a>) -> Result<Model<'a>> {
     if !reader.rest().is_empty() {
         return Err(Error::TrailingBytes);
     }
-    validate(input, classes, &layers)
+    validate(input, classes, names, &layers)
 }
 
 /// Checks magic, version, declared length and CRC, in that order (`FORMAT.md` §4); returns
-/// a reader of the blob's contents (no padding, no checksum) past the header.
-fn checked_blob(bytes: &[u8]) -> Result<Reader<'_>> {
+/// a reader of the blob's contents (no padding, no checksum) past the header, and the
+/// version.
+fn checked_blob(bytes: &[u8]) -> Result<(Reader<'_>, u16)> {
     let magic_len = bytes.len().min(MAGIC.len());
     if bytes.get(..magic_len) != MAGIC.get(..magic_len) {
         return Err(Error::BadMagic);
@@ -234,7 +331,7 @@ fn checked_blob(bytes: &[u8]) -> Result<Reader<'_>> {
     let mut reader = Reader::new(bytes);
     reader.magic().map_err(header_error)?;
     let version = reader.version().map_err(header_error)?;
-    if version != FORMAT_VERSION {
+    if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(Error::UnsupportedVersion(version));
     }
     let length = reader.length().map_err(|_| Error::Truncated)?;
@@ -253,7 +350,7 @@ fn checked_blob(bytes: &[u8]) -> Result<Reader<'_>> {
         return Err(Error::ChecksumMismatch);
     }
     // A declared length inside the header leaves nothing to read: the fields are `Malformed`.
-    Ok(Reader::new(contents).skip(header_len))
+    Ok((Reader::new(contents).skip(header_len), version))
 }
 
 /// In the header, before the checksum: bytes that end too early are a cut-short blob.
@@ -284,27 +381,44 @@ impl From<WireError> for Error {
 }
 
 fn validate<'a>(
-    input: InputFields,
+    input: InputField<'a>,
     classes: u32,
+    names: Names<'a>,
     layers: &Vec<DenseLayer<'a>, MAX_LAYERS>,
 ) -> Result<Model<'a>> {
+    // The quantization of the pixels (the first int8 layer's input must equal it), and a
+    // bound on the magnitude of every value entering the first f32 layer (§4).
+    let (input, mut previous_quantization, mut input_bound) = match input {
+        InputField::Pixels(fields) => {
+            check_width(INPUT, fields.len())?;
+            let spec = fields.spec();
+            check_scale(INPUT, spec.scale)?;
+            let quantization = Quantization {
+                scale: spec.scale,
+                zero_point: i32::from(spec.zero_point),
+            };
+            let pixel_reach = spec.zero_point.max(u8::MAX - spec.zero_point);
+            (
+                Input::Pixels(spec),
+                Some(quantization),
+                spec.scale * f32::from(pixel_reach),
+            )
+        }
+        InputField::Features(spec) => {
+            check_features(&spec)?;
+            // Standardized features: the bound of features within ±1 (larger ones may
+            // overflow, which `predict_features` reports).
+            (Input::Features(spec), None, 1.0)
+        }
+    };
     let input_len = input.len();
-    check_width(INPUT, input_len)?;
-    let input = input.spec();
-    check_scale(INPUT, input.scale)?;
+    let (name, class_names) = check_names(names, classes)?;
     let first = layers.first().ok_or(Error::NoLayers)?;
     let kind = first.params.kind();
     let last_index = layers.len() - 1;
 
     let mut previous_outputs = input_len;
-    let mut previous_quantization = Quantization {
-        scale: input.scale,
-        zero_point: i32::from(input.zero_point),
-    };
     let mut widest_hidden = 0;
-    // f32 models: a bound on the magnitude of every value entering the layer (§4).
-    let pixel_reach = input.zero_point.max(u8::MAX - input.zero_point);
-    let mut input_bound = input.scale * f32::from(pixel_reach);
     for (index, layer) in layers.iter().enumerate() {
         let id = index as u8;
         let is_last = index == last_index;
@@ -337,17 +451,20 @@ fn validate<'a>(
                 }
             }
             Params::Int8(params) => {
-                let expected_zero_points = if index == 0 { 0..=255 } else { -128..=127 };
+                // Pixels are u8; features are quantized to i8 like any activation.
+                let pixels = index == 0 && previous_quantization.is_some();
+                let expected_zero_points = if pixels { 0..=255 } else { -128..=127 };
                 check_int8(id, weight_count, layer.outputs, params)?;
                 if !expected_zero_points.contains(&params.input.zero_point) {
                     return Err(Error::InvalidZeroPoint { layer: id });
                 }
-                if params.input != previous_quantization {
+                // The first layer of a feature model sets its own input quantization.
+                if previous_quantization.is_some_and(|previous| params.input != previous) {
                     return Err(Error::QuantizationMismatch { layer: id });
                 }
                 match (&params.requantization, is_last) {
                     (Some(requantization), false) => {
-                        previous_quantization = requantization.output;
+                        previous_quantization = Some(requantization.output);
                     }
                     (None, true) => {}
                     _ => return Err(Error::RequantizationPlacement { layer: id }),
@@ -365,13 +482,67 @@ fn validate<'a>(
             outputs: previous_outputs,
         });
     }
+    let scratch_width = match input {
+        Input::Pixels(_) => widest_hidden,
+        Input::Features(_) => widest_hidden.max(input_len),
+    };
     Ok(Model {
         input,
         classes,
         kind,
         widest_hidden,
+        scratch_width,
+        name,
+        class_names,
         layers: layers.clone(),
     })
+}
+
+/// Checks a feature input: as many offsets as scales, whole f32 values, `1..=MAX_WIDTH` of
+/// them, all finite.
+fn check_features(spec: &FeatureSpec<'_>) -> Result<()> {
+    let count = u32::try_from(spec.offsets.len() / 4).unwrap_or(u32::MAX);
+    check_size(INPUT, spec.offsets, count, 4)?;
+    check_width(INPUT, count)?;
+    check_size(INPUT, spec.scales, count, 4)?;
+    match spec
+        .transforms()
+        .position(|(offset, scale)| !(offset.is_finite() && scale.is_finite()))
+    {
+        Some(feature) => Err(Error::NonFiniteFeatureTransform {
+            feature: feature as u32,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks the model name and the class names (none, or one per declared class; each
+/// non-empty UTF-8 of at most [`MAX_NAME_LEN`] bytes) and returns them as the model keeps
+/// them.
+fn check_names(names: Names<'_>, classes: u32) -> Result<(Option<&str>, &[u8])> {
+    fn valid(bytes: &[u8]) -> Option<&str> {
+        if (1..=MAX_NAME_LEN).contains(&bytes.len()) {
+            core::str::from_utf8(bytes).ok()
+        } else {
+            None
+        }
+    }
+    let name = match names.name {
+        Some(bytes) => Some(valid(bytes).ok_or(Error::InvalidModelName)?),
+        None => None,
+    };
+    if names.count != 0 && names.count != classes {
+        return Err(Error::ClassNameCount {
+            names: names.count,
+            classes,
+        });
+    }
+    let mut reader = Reader::new(names.class_names);
+    for class in 0..names.count {
+        let bytes = reader.bytes().map_err(Error::from)?;
+        valid(bytes).ok_or(Error::InvalidClassName { class })?;
+    }
+    Ok((name, names.class_names))
 }
 
 /// The largest bound on an f32 layer's outputs a model may have: `2^126`, half of the largest

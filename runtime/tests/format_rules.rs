@@ -6,18 +6,21 @@
 mod common;
 
 use common::{
-    f32_bytes, i32_bytes, load, load_model, splice, tiny_f32_model, tiny_int8_model, varint,
-    OwnedModel, OwnedParams,
+    f32_bytes, i32_bytes, load, load_model, splice, tiny_f32_model, tiny_int8_model, to_version_2,
+    varint, OwnedModel, OwnedParams,
 };
 use tinymlp::fixed_point::quantize_multiplier;
 use tinymlp::{Error, F32Scratch, Int8Scratch, Model, Params, RawOutputs};
 use tinymlp_fuzz_case::seal;
 
-/// Offset of the input's width in the tiny models: magic 4, version 1, length 4.
-const WIDTH_AT: usize = 9;
-/// Offsets of the classes and the layer count.
-const CLASSES_AT: usize = 17;
-const COUNT_AT: usize = 18;
+/// Offset of the input's width in the tiny models: magic 4, version 1, length 4, input
+/// variant 1.
+const WIDTH_AT: usize = 10;
+/// Offsets of the classes, the class name count (after the model name's option tag) and the
+/// layer count.
+const CLASSES_AT: usize = 18;
+const CLASS_NAMES_AT: usize = 20;
+const COUNT_AT: usize = 21;
 
 // 1. Input sizes are u32 varints; every out-of-range size is `WidthOutOfRange`.
 
@@ -67,10 +70,10 @@ fn every_out_of_range_input_size_is_width_out_of_range() {
 
 #[test]
 fn the_version_is_judged_right_after_the_magic() {
-    assert_eq!(load(b"TMLP\x03"), Err(Error::UnsupportedVersion(3)));
+    assert_eq!(load(b"TMLP\x04"), Err(Error::UnsupportedVersion(4)));
     assert_eq!(load(b"TMLP\x01"), Err(Error::UnsupportedVersion(1)));
     assert_eq!(load(b"TMLP\x83\x01"), Err(Error::UnsupportedVersion(131)));
-    assert_eq!(load(b"TMLP\x03\x00"), Err(Error::UnsupportedVersion(3)));
+    assert_eq!(load(b"TMLP\x04\x00"), Err(Error::UnsupportedVersion(4)));
     assert_eq!(
         load(b"TMLP\x82\x00"),
         Err(Error::NonShortestVarint { offset: 4 })
@@ -79,12 +82,14 @@ fn the_version_is_judged_right_after_the_magic() {
     for cut_short in [
         &b"TMLP"[..],
         b"TMLP\x02",
+        b"TMLP\x03",
         b"TMLP\x82",
         b"TMLP\x02\x6c\x00\x00",
+        b"TMLP\x03\x6f\x00\x00",
     ] {
         assert_eq!(load(cut_short), Err(Error::Truncated), "{cut_short:02x?}");
     }
-    // Version 2 with a declared length beyond the bytes there.
+    // A declared length beyond the bytes there.
     let blob = tiny_int8_model().encode();
     assert_eq!(load(&blob[..blob.len() - 1]), Err(Error::Truncated));
 }
@@ -226,15 +231,19 @@ type LongerField<'a> = (&'a [u8], usize, &'a [u8], &'a [u8]);
 fn non_shortest_varints_are_refused_where_they_are() {
     let f32_blob = tiny_f32_model().encode();
     let int8_blob = tiny_int8_model().encode();
-    let cases: [LongerField; 6] = [
+    let cases: [LongerField; 9] = [
+        (&f32_blob, WIDTH_AT - 1, &[0], &[0x80, 0x00]),
         (&f32_blob, WIDTH_AT, &[2], &[0x82, 0x00]),
         (&f32_blob, CLASSES_AT, &[2], &[0x82, 0x80, 0x80, 0x80, 0x00]),
+        (&f32_blob, CLASS_NAMES_AT, &[0], &[0x80, 0x00]),
         (&f32_blob, COUNT_AT, &[2], &[0x82, 0x00]),
         // Layer 0 of the f32 model: 2, 2, Relu, F32 variant 0, weights length 16.
         (&f32_blob, COUNT_AT + 4, &[0], &[0x80, 0x00]),
         (&f32_blob, COUNT_AT + 5, &[0x10], &[0x90, 0x00]),
-        // The int8 model's layer 0 output zero point -128 (zigzag 255), at byte 68.
-        (&int8_blob, 68, &[0xff, 0x01], &[0xff, 0x81, 0x00]),
+        // The int8 model's layer 0 output zero point -128 (zigzag 255), at byte 71.
+        (&int8_blob, 71, &[0xff, 0x01], &[0xff, 0x81, 0x00]),
+        // Version 2: its classes at byte 17.
+        (&to_version_2(&f32_blob), 17, &[2], &[0x82, 0x00]),
     ];
     for (blob, at, shortest, longer) in cases {
         assert_eq!(&blob[at..at + shortest.len()], shortest, "byte {at}");

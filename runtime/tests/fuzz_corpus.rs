@@ -5,7 +5,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{random_float_model, row_input, tiny_f32_model, tiny_int8_model, OwnedModel};
+use common::{
+    random_float_model, row_input, tiny_f32_model, tiny_features_int8_model, tiny_int8_model,
+    to_version_2, OwnedFeatures, OwnedModel,
+};
 use tinymlp_fuzz_case::fuzz_one;
 
 fn corpus_dir() -> PathBuf {
@@ -38,23 +41,35 @@ fn every_corpus_input_runs_without_panicking() {
 }
 
 #[test]
-fn corpus_reaches_prediction_for_both_kinds() {
+fn corpus_reaches_prediction_for_both_kinds_and_inputs_and_versions() {
     // The seeds must keep loading; a corpus the loader refuses entirely fuzzes nothing.
-    let mut loaded = [0usize; 2];
+    // Per parameter kind, per input kind, per version (2, 3).
+    let mut loaded = [[[0usize; 2]; 2]; 2];
     for (_, bytes) in corpus() {
         let Some((&mode, rest)) = bytes.split_first() else {
             continue;
         };
         if mode & 1 == 0 {
             if let Ok(model) = tinymlp::Model::from_bytes(rest) {
-                loaded[model.kind() as usize] += 1;
+                let input = model.input().kind() as usize;
+                let version = usize::from(rest[4] == 3);
+                loaded[model.kind() as usize][input][version] += 1;
             }
         }
     }
-    assert!(loaded.iter().all(|&n| n > 0), "loaded per kind: {loaded:?}");
+    // Version 2 has no feature models; every other combination is there.
+    for kind in 0..2 {
+        assert!(loaded[kind][0][0] > 0, "v2 pixels, kind {kind}: {loaded:?}");
+        assert!(loaded[kind][0][1] > 0, "v3 pixels, kind {kind}: {loaded:?}");
+        assert!(
+            loaded[kind][1][1] > 0,
+            "v3 features, kind {kind}: {loaded:?}"
+        );
+    }
 }
 
-/// The seed blobs: valid f32 and int8 models in both fuzz modes, and damaged copies.
+/// The seed blobs: valid f32 and int8 models, of pixels and of features, with and without
+/// names, in both fuzz modes, and damaged copies; and the pixel models as version 2 blobs.
 fn seeds() -> Vec<(String, Vec<u8>)> {
     let calibration = |len: u8| -> Vec<Vec<u8>> {
         (0..8u8)
@@ -66,7 +81,21 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
             .collect()
     };
     let deep = random_float_model(row_input(12), &[6, 5, 3], 7);
+    let mut features_f32 = deep.to_f32();
+    let offsets: Vec<f32> = (0..12).map(|j| j as f32 * 100.0 - 300.0).collect();
+    let scales: Vec<f32> = (0..12).map(|j| 1.0 / (1 << j) as f32).collect();
+    features_f32.features = Some(OwnedFeatures::new(&offsets, &scales));
+    features_f32.name = Some("f\u{e9}atures".into());
+    features_f32.class_names = vec!["a".into(), "b".into(), "\u{2603}".into()];
+    // The quantized model with an i8 input of its own: the weights mean something else on
+    // features, which does not matter to the loader.
+    let mut features_int8 = deep.quantize(&calibration(12)).model;
+    features_int8.features = Some(OwnedFeatures::new(&offsets, &scales));
+    features_int8.int8_mut(0).input.zero_point = -3;
     let models: Vec<(&str, OwnedModel)> = vec![
+        ("tiny-features-int8", tiny_features_int8_model()),
+        ("deep-features-f32", features_f32),
+        ("deep-features-int8", features_int8),
         ("tiny-f32", tiny_f32_model()),
         ("tiny-int8", tiny_int8_model()),
         ("deep-f32", deep.to_f32()),
@@ -91,6 +120,12 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         let mut flipped = blob.clone();
         flipped[blob.len() / 3] ^= 0x40;
         seeds.push((format!("{name}-flipped"), [&[0u8][..], &flipped].concat()));
+        if model.features.is_none() {
+            let v2 = to_version_2(&blob);
+            let unsealed = &v2[..v2.len() - tinymlp::CHECKSUM_LEN];
+            seeds.push((format!("v2-{name}-raw"), [&[0u8][..], &v2].concat()));
+            seeds.push((format!("v2-{name}-sealed"), [&[1u8][..], unsealed].concat()));
+        }
     }
     seeds
 }

@@ -6,23 +6,37 @@
 mod common;
 
 use common::{
-    f32_bytes, i32_bytes, i8_bytes, load, load_model, splice, tiny_f32_model, tiny_int8_model,
-    varint, OwnedLayer, OwnedModel, OwnedParams,
+    f32_bytes, i32_bytes, i8_bytes, load, load_model, splice, tiny_f32_model,
+    tiny_features_int8_model, tiny_int8_model, to_version_2, varint, OwnedFeatures, OwnedLayer,
+    OwnedModel, OwnedParams,
 };
 use tinymlp::{
-    Activation, Error, F32Scratch, Header, Int8Scratch, Model, ParamKind, Quantization,
-    FORMAT_VERSION, MAX_LAYERS, MAX_WIDTH,
+    Activation, Error, F32Scratch, Header, InputKind, Int8Scratch, Model, ParamKind, Quantization,
+    FORMAT_VERSION, MAX_LAYERS, MAX_WIDTH, OLDEST_FORMAT_VERSION,
 };
 
 /// Offset of the fixed 4-byte length: magic (4) and the one-byte version varint.
 const LENGTH_AT: usize = 5;
-/// Offset of the layer count in the tiny models: header 9, input spec 8, classes 1.
-const COUNT_AT: usize = 18;
+/// Offset of the layer count in the tiny models: header 9, input variant 1, input spec 8,
+/// classes 1, no model name 1, no class names 1.
+const COUNT_AT: usize = 21;
 
 fn both_tiny_blobs() -> [(&'static str, Vec<u8>); 2] {
     [
         ("f32", tiny_f32_model().encode()),
         ("int8", tiny_int8_model().encode()),
+    ]
+}
+
+/// The pixel models as version 3 and version 2 blobs, and the feature model.
+fn every_tiny_blob() -> [(&'static str, Vec<u8>); 5] {
+    let [(_, f32), (_, int8)] = both_tiny_blobs();
+    [
+        ("f32 v2", to_version_2(&f32)),
+        ("int8 v2", to_version_2(&int8)),
+        ("f32", f32),
+        ("int8", int8),
+        ("features", tiny_features_int8_model().encode()),
     ]
 }
 
@@ -32,11 +46,14 @@ fn the_tiny_models_are_valid() {
         assert_eq!(load(&blob), Ok(()), "{name}");
         assert_eq!(blob[COUNT_AT], 2, "{name}: layer count offset");
     }
+    for (name, blob) in every_tiny_blob() {
+        assert_eq!(load(&blob), Ok(()), "{name}");
+    }
 }
 
 #[test]
 fn truncated_at_every_length() {
-    for (name, blob) in both_tiny_blobs() {
+    for (name, blob) in every_tiny_blob() {
         for length in 0..blob.len() {
             assert_eq!(
                 load(&blob[..length]),
@@ -49,7 +66,7 @@ fn truncated_at_every_length() {
 
 #[test]
 fn every_byte_flipped_every_way() {
-    for (name, blob) in both_tiny_blobs() {
+    for (name, blob) in every_tiny_blob() {
         let declared = u32::from_le_bytes(blob[LENGTH_AT..LENGTH_AT + 4].try_into().unwrap());
         assert_eq!(declared as usize, blob.len());
         for position in 0..blob.len() {
@@ -60,8 +77,19 @@ fn every_byte_flipped_every_way() {
                 let context = format!("{name}: byte {position} ^ {mask:#04x}");
                 match position {
                     0..=3 => assert_eq!(result, Err(Error::BadMagic), "{context}"),
+                    // A flip between the versions read (2 and 3) meets the checksum.
+                    4 if (2..=3).contains(&damaged[4]) => {
+                        assert_eq!(result, Err(Error::ChecksumMismatch), "{context}")
+                    }
+                    // A version whose varint goes on into the length: longer than needed
+                    // (`83 8a 00`) or not a u16.
                     4 => assert!(
-                        matches!(result, Err(Error::UnsupportedVersion(v)) if v != 1),
+                        matches!(result, Err(Error::UnsupportedVersion(v)) if !(2..=3).contains(&v))
+                            || damaged[4] & 0x80 != 0
+                                && matches!(
+                                    result,
+                                    Err(Error::NonShortestVarint { offset: 4 } | Error::Malformed)
+                                ),
                         "{context}: {result:?}"
                     ),
                     5..=8 => {
@@ -100,7 +128,7 @@ fn wrong_magic() {
 
 #[test]
 fn wrong_or_future_version_is_named() {
-    let (previous, next) = (FORMAT_VERSION - 1, FORMAT_VERSION + 1);
+    let (previous, next) = (OLDEST_FORMAT_VERSION - 1, FORMAT_VERSION + 1);
     for version in [0, previous, next, 255, 256, u16::MAX] {
         let mut model = tiny_int8_model();
         model.header = Header {
@@ -127,7 +155,7 @@ fn wrong_or_future_version_is_named() {
 
 #[test]
 fn bytes_after_the_declared_length_are_ignored() {
-    for (name, blob) in both_tiny_blobs() {
+    for (name, blob) in every_tiny_blob() {
         let padded = [&blob[..], &[0xff; 37]].concat();
         assert_eq!(load(&padded), Ok(()), "{name}");
     }
@@ -687,7 +715,22 @@ fn wrong_scratch_kind_or_size() {
 #[test]
 fn errors_display_what_went_wrong() {
     let texts = [
-        (Error::UnsupportedVersion(2).to_string(), "version 2"),
+        (Error::UnsupportedVersion(4).to_string(), "version 4"),
+        (
+            Error::InvalidClassName { class: 7 }.to_string(),
+            "name of class 7",
+        ),
+        (
+            Error::NonFiniteFeature { index: 3 }.to_string(),
+            "feature 3 is NaN",
+        ),
+        (
+            Error::WrongInputKind {
+                model: InputKind::Features,
+            }
+            .to_string(),
+            "call predict_features",
+        ),
         (
             Error::WidthOutOfRange {
                 layer: u8::MAX,
@@ -709,4 +752,307 @@ fn errors_display_what_went_wrong() {
     for (text, expected) in texts {
         assert!(text.contains(expected), "{text:?} lacks {expected:?}");
     }
+}
+
+// Format version 3's new fields: the feature input, the names, and `predict_features`.
+
+/// Offset of the feature model's input variant index (after the 9-byte header).
+const INPUT_VARIANT_AT: usize = 9;
+
+#[test]
+fn feature_counts_out_of_range_or_unequal() {
+    for count in [0usize, MAX_WIDTH as usize + 1] {
+        let mut model = tiny_features_int8_model();
+        model.features = Some(OwnedFeatures::new(&vec![0.0; count], &vec![1.0; count]));
+        assert_eq!(
+            load_model(&model),
+            Err(Error::WidthOutOfRange {
+                layer: u8::MAX,
+                width: count as u32
+            }),
+            "{count} features"
+        );
+    }
+    // More scales than offsets, and offsets that are not whole f32 values.
+    let mut model = tiny_features_int8_model();
+    model.features = Some(OwnedFeatures::new(&[0.0, 0.0], &[1.0, 1.0, 1.0]));
+    assert_eq!(
+        load_model(&model),
+        Err(Error::ParameterSize {
+            layer: u8::MAX,
+            expected: 8,
+            found: 12
+        })
+    );
+    let mut model = tiny_features_int8_model();
+    model.features.as_mut().unwrap().offsets.push(0);
+    assert_eq!(
+        load_model(&model),
+        Err(Error::ParameterSize {
+            layer: u8::MAX,
+            expected: 8,
+            found: 9
+        })
+    );
+    // Three features where the first layer takes two.
+    let mut model = tiny_features_int8_model();
+    model.features = Some(OwnedFeatures::new(&[0.0; 3], &[1.0; 3]));
+    assert_eq!(
+        load_model(&model),
+        Err(Error::ShapeMismatch {
+            layer: 0,
+            expected: 3,
+            found: 2
+        })
+    );
+}
+
+#[test]
+fn non_finite_offsets_and_scales() {
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let mut model = tiny_features_int8_model();
+        model.features = Some(OwnedFeatures::new(&[0.0, bad], &[1.0, 1.0]));
+        assert_eq!(
+            load_model(&model),
+            Err(Error::NonFiniteFeatureTransform { feature: 1 }),
+            "offset {bad}"
+        );
+        model.features = Some(OwnedFeatures::new(&[0.0, 0.0], &[bad, 1.0]));
+        assert_eq!(
+            load_model(&model),
+            Err(Error::NonFiniteFeatureTransform { feature: 0 }),
+            "scale {bad}"
+        );
+    }
+}
+
+#[test]
+fn bad_model_names() {
+    let long = "x".repeat(256);
+    for name in ["", long.as_str()] {
+        let mut model = tiny_features_int8_model();
+        model.name = Some(name.into());
+        assert_eq!(load_model(&model), Err(Error::InvalidModelName), "{name:?}");
+    }
+    // 255 bytes of UTF-8 (85 three-byte characters) is the longest name.
+    let mut model = tiny_features_int8_model();
+    model.name = Some("\u{2603}".repeat(85));
+    assert_eq!(load_model(&model), Ok(()));
+    // Bytes that are not UTF-8: a lone continuation byte, an overlong encoding, a surrogate.
+    let blob = tiny_features_int8_model().encode();
+    let name_at = blob.windows(7).position(|w| w == b"weather").unwrap();
+    for bad in [&[0x80][..], &[0xc0, 0x80], &[0xed, 0xa0, 0x80]] {
+        let damaged = splice(&blob, name_at..name_at + bad.len(), bad);
+        assert_eq!(load(&damaged), Err(Error::InvalidModelName), "{bad:02x?}");
+    }
+}
+
+#[test]
+fn bad_class_names() {
+    let mut model = tiny_features_int8_model();
+    model.class_names[1] = String::new();
+    assert_eq!(
+        load_model(&model),
+        Err(Error::InvalidClassName { class: 1 })
+    );
+    model.class_names[1] = "y".repeat(256);
+    assert_eq!(
+        load_model(&model),
+        Err(Error::InvalidClassName { class: 1 })
+    );
+    let blob = tiny_features_int8_model().encode();
+    let rain_at = blob.windows(4).position(|w| w == b"rain").unwrap();
+    let damaged = splice(&blob, rain_at..rain_at + 1, &[0xff]);
+    assert_eq!(load(&damaged), Err(Error::InvalidClassName { class: 1 }));
+    // Names for some classes but not all, or for more classes than there are.
+    for names in [vec!["dry"], vec!["dry", "rain", "snow"]] {
+        let mut model = tiny_features_int8_model();
+        model.class_names = names.iter().map(|n| n.to_string()).collect();
+        assert_eq!(
+            load_model(&model),
+            Err(Error::ClassNameCount {
+                names: names.len() as u32,
+                classes: 2
+            }),
+            "{names:?}"
+        );
+    }
+    // A class name count beyond the bytes there: the decoder runs out.
+    let count_at = rain_at - 6; // the count, "dry" (length and 3 bytes), rain's length
+    assert_eq!(blob[count_at], 2);
+    let damaged = splice(&blob, count_at..count_at + 1, &varint(u64::from(u32::MAX)));
+    assert_eq!(load(&damaged), Err(Error::Malformed));
+}
+
+#[test]
+fn pixel_models_may_have_names_too() {
+    let mut model = tiny_int8_model();
+    model.name = Some("digits".into());
+    model.class_names = vec!["zero".into(), "one".into()];
+    let blob = model.encode();
+    let loaded = Model::from_bytes(&blob).unwrap();
+    assert_eq!(loaded.name(), Some("digits"));
+    assert_eq!(loaded.class_name(1), Some("one"));
+}
+
+#[test]
+fn unknown_input_variant_is_malformed() {
+    let blob = tiny_features_int8_model().encode();
+    assert_eq!(blob[INPUT_VARIANT_AT], 1, "features are variant 1");
+    let damaged = splice(&blob, INPUT_VARIANT_AT..INPUT_VARIANT_AT + 1, &[2]);
+    assert_eq!(load(&damaged), Err(Error::Malformed));
+    // A feature model's fields read as a version 2 blob are nonsense, not a crash.
+    let mut as_v2 = blob.clone();
+    as_v2[4] = 2;
+    let as_v2 = tinymlp_fuzz_case::seal(&as_v2[..as_v2.len() - 4]);
+    assert!(load(&as_v2).is_err());
+}
+
+#[test]
+fn int8_feature_zero_point_out_of_range() {
+    for zero_point in [-129, 128, 255] {
+        let mut model = tiny_features_int8_model();
+        model.int8_mut(0).input.zero_point = zero_point;
+        assert_eq!(
+            load_model(&model),
+            Err(Error::InvalidZeroPoint { layer: 0 }),
+            "{zero_point}"
+        );
+    }
+    for zero_point in [-128, 127] {
+        let mut model = tiny_features_int8_model();
+        model.int8_mut(0).input.zero_point = zero_point;
+        assert_eq!(load_model(&model), Ok(()), "{zero_point}");
+    }
+    // Its scale is checked like every int8 scale.
+    let mut model = tiny_features_int8_model();
+    model.int8_mut(0).input.scale = 0.0;
+    assert_eq!(load_model(&model), Err(Error::InvalidScale { layer: 0 }));
+}
+
+#[test]
+fn predict_on_the_wrong_input_kind() {
+    let blob = tiny_features_int8_model().encode();
+    let features = Model::from_bytes(&blob).unwrap();
+    let pixel_blob = tiny_int8_model().encode();
+    let pixels = Model::from_bytes(&pixel_blob).unwrap();
+    let mut scratch = Int8Scratch::<2, 2>::new();
+    assert_eq!(
+        features.predict(&[1, 2], &mut scratch).map(|_| ()),
+        Err(Error::WrongInputKind {
+            model: InputKind::Features
+        })
+    );
+    assert_eq!(
+        pixels
+            .predict_features(&[1.0, 2.0], &mut scratch)
+            .map(|_| ()),
+        Err(Error::WrongInputKind {
+            model: InputKind::Pixels
+        })
+    );
+    assert_eq!(
+        features.predict_batch(&[1, 2], &mut scratch, |_, _| {}),
+        Err(Error::WrongInputKind {
+            model: InputKind::Features
+        })
+    );
+    assert_eq!(
+        features.predict_features(&[1.0], &mut scratch).map(|_| ()),
+        Err(Error::InputLength {
+            expected: 2,
+            found: 1
+        })
+    );
+}
+
+#[test]
+fn non_finite_features_are_refused_by_index() {
+    let int8_blob = tiny_features_int8_model().encode();
+    let mut float = tiny_f32_model();
+    float.features = Some(OwnedFeatures::new(&[20.0, 1000.0], &[0.5, 0.125]));
+    let f32_blob = float.encode();
+    let int8 = Model::from_bytes(&int8_blob).unwrap();
+    let f32 = Model::from_bytes(&f32_blob).unwrap();
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        for index in 0..2 {
+            let mut features = [24.0, 1012.0];
+            features[index] = bad;
+            let refused = Err(Error::NonFiniteFeature {
+                index: index as u32,
+            });
+            let mut scratch = Int8Scratch::<2, 2>::new();
+            assert_eq!(
+                int8.predict_features(&features, &mut scratch).map(|_| ()),
+                refused
+            );
+            let mut scratch = F32Scratch::<2, 2>::new();
+            assert_eq!(
+                f32.predict_features(&features, &mut scratch).map(|_| ()),
+                refused
+            );
+        }
+    }
+    // Finite, but so far from the offset that the standardized value overflows.
+    let mut scratch = F32Scratch::<2, 2>::new();
+    assert_eq!(
+        f32.predict_features(&[-f32::MAX, 1012.0], &mut scratch)
+            .map(|_| ()),
+        Ok(()),
+        "(-MAX - 20) · 0.5 is finite"
+    );
+    let mut wide = tiny_f32_model();
+    wide.features = Some(OwnedFeatures::new(&[f32::MAX, 0.0], &[1.0, 1.0]));
+    let wide_blob = wide.encode();
+    let wide = Model::from_bytes(&wide_blob).unwrap();
+    assert_eq!(
+        wide.predict_features(&[-f32::MAX, 0.0], &mut scratch)
+            .map(|_| ()),
+        Err(Error::NonFiniteFeature { index: 0 })
+    );
+    // Finite standardized features whose f32 logits overflow: 2 · 3e38.
+    let mut huge = tiny_f32_model();
+    huge.layers.remove(0);
+    huge.layers[0].params = OwnedParams::F32 {
+        weights: f32_bytes(&[2.0; 4]),
+        bias: f32_bytes(&[0.0; 2]),
+    };
+    huge.features = Some(OwnedFeatures::new(&[0.0, 0.0], &[1.0, 1.0]));
+    let huge_blob = huge.encode();
+    let huge = Model::from_bytes(&huge_blob).unwrap();
+    assert_eq!(
+        huge.predict_features(&[3e38, 3e38], &mut scratch)
+            .map(|_| ()),
+        Err(Error::NonFiniteOutput)
+    );
+    // int8 models clamp instead: any finite feature gives a prediction.
+    let mut scratch = Int8Scratch::<2, 2>::new();
+    assert!(int8.predict_features(&[3e38, -3e38], &mut scratch).is_ok());
+}
+
+#[test]
+fn feature_models_need_scratch_for_their_features() {
+    // One layer on 5 features: no hidden layer, but the features need 5 values of scratch.
+    let mut model = tiny_f32_model();
+    model.layers.remove(0);
+    model.layers[0].inputs = 5;
+    model.layers[0].params = OwnedParams::F32 {
+        weights: f32_bytes(&[0.5; 10]),
+        bias: f32_bytes(&[0.0; 2]),
+    };
+    model.features = Some(OwnedFeatures::new(&[0.0; 5], &[1.0; 5]));
+    let blob = model.encode();
+    let loaded = Model::from_bytes(&blob).unwrap();
+    assert_eq!(loaded.widest_hidden(), 0);
+    assert_eq!(loaded.scratch_width(), 5);
+    assert_eq!(
+        loaded.check_scratch::<F32Scratch<4, 2>>(),
+        Err(Error::ScratchTooSmall {
+            needed: 5,
+            capacity: 4
+        })
+    );
+    let mut scratch = F32Scratch::<5, 2>::new();
+    let prediction = loaded.predict_features(&[1.0; 5], &mut scratch).unwrap();
+    assert_eq!(prediction.raw, tinymlp::RawOutputs::F32(&[2.5, 2.5]));
 }

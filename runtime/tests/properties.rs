@@ -820,6 +820,9 @@ fn raw_int8_model() -> impl Strategy<Value = (OwnedModel, Vec<Vec<u8>>)> {
                 inputs = outputs;
             }
             let model = OwnedModel {
+                features: None,
+                name: None,
+                class_names: Vec::new(),
                 header: Header::CURRENT,
                 input,
                 classes: inputs,

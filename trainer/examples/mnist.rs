@@ -4,7 +4,7 @@ use trainer::{data, Dense, ExportOptions, FitOptions, Loss, Metric, Optimizer, S
 
 fn main() -> trainer::Result<()> {
     let (train, test) = data::mnist("data/mnist")?; // downloaded there if missing
-    let mut model = Sequential::new(train.pixels())
+    let mut model = Sequential::new(train.width())
         .add(Dense::relu(512))
         .add(Dense::softmax(train.classes))
         .compile(

@@ -34,3 +34,33 @@ extern "C" __global__ void gather_batch(
         y[row] = labels[source];
     }
 }
+
+// The same gather for features: the dataset is already the model's f32 values (standardized
+// on the host, as the runtime standardizes a blob's raw features), so rows are copied as
+// they are.
+extern "C" __global__ void gather_features(
+    const float* __restrict__ values,          // [rows][features]
+    const unsigned char* __restrict__ labels,  // [rows]
+    const unsigned int* __restrict__ order,    // shuffled row numbers for this epoch
+    const unsigned int* __restrict__ cursor,   // cursor[0]: batch number within the epoch
+    unsigned int batch_stride,                 // rows per full batch
+    unsigned int rows,                         // rows in this batch (the last may be short)
+    unsigned int features,
+    float* __restrict__ x,                     // [rows][features]
+    unsigned char* __restrict__ y)             // [rows]
+{
+    const unsigned int row = blockIdx.x;
+    if (row >= rows) {
+        return;
+    }
+    const unsigned int source = order[cursor[0] * batch_stride + row];
+    const float* src = values + (size_t)source * features;
+    float* dst = x + (size_t)row * features;
+    for (unsigned int f = blockIdx.y * blockDim.x + threadIdx.x; f < features;
+         f += gridDim.y * blockDim.x) {
+        dst[f] = src[f];
+    }
+    if (blockIdx.y == 0 && threadIdx.x == 0) {
+        y[row] = labels[source];
+    }
+}

@@ -1,4 +1,5 @@
-//! `trainer`: train the Keras MNIST MLP, quantize it to int8, export tinymlp blobs, report.
+//! `trainer`: train the Keras MNIST MLP (or a classifier of any CSV, NumPy or IDX data),
+//! quantize it to int8, export tinymlp blobs, report.
 //!
 //! A thin layer over the library: options (each checked before any data is read), then
 //! `Sequential::compile`, `Model::fit`, `report::run::finish` (which calls
@@ -73,9 +74,43 @@ struct TrainArgs {
     /// auto (CUDA if available, else CPU), cpu or cuda.
     #[arg(long, default_value = "auto")]
     device: Device,
-    /// Folder with the MNIST IDX files (raw or .gz); fetched there if missing.
+    /// Folder with the MNIST IDX files (raw or .gz); fetched there if missing. Unused
+    /// with --train.
     #[arg(long, default_value = "data/mnist")]
     data_dir: PathBuf,
+    /// Train on this file instead of MNIST; its type comes from its name: .csv (a header
+    /// line; features are the numeric columns, the label is --label), .npz (arrays X and
+    /// y), .npy (features; labels in --train-labels), or an IDX file (...-ubyte or .idx*,
+    /// raw or .gz; u8 samples are images, other types features; labels in --train-labels).
+    #[arg(long, value_name = "FILE")]
+    train: Option<PathBuf>,
+    /// The labels of a .npy or IDX --train file (a .npy, or an IDX label file).
+    #[arg(long, value_name = "FILE", requires = "train")]
+    train_labels: Option<PathBuf>,
+    /// Test on this file (the same type and columns as --train; labels of a .npy or IDX
+    /// file in --test-labels).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "train",
+        conflicts_with = "test_split"
+    )]
+    test: Option<PathBuf>,
+    /// The labels of a .npy or IDX --test file.
+    #[arg(long, value_name = "FILE", requires = "test")]
+    test_labels: Option<PathBuf>,
+    /// Without --test: the fraction of --train held out for testing (above 0, below 1;
+    /// stratified, with a fixed seed, so the same file always splits the same way).
+    #[arg(long, value_name = "F", value_parser = open_fraction, allow_hyphen_values = true,
+          requires = "train")]
+    test_split: Option<f32>,
+    /// The label column of a CSV file, by its header name (default: the last column).
+    #[arg(long, value_name = "NAME", requires = "train")]
+    label: Option<String>,
+    /// The model's name in its blobs and blob files (1-255 bytes; default: the --train
+    /// file's name without extension and `-train`, or its folder's for `train.csv`).
+    #[arg(long, value_name = "NAME", requires = "train", value_parser = model_name)]
+    name: Option<String>,
     /// Where blobs, report, history and plots go (replaced as one set; see the README).
     #[arg(long, default_value = "out")]
     out_dir: PathBuf,
@@ -85,8 +120,9 @@ struct TrainArgs {
     /// Percentile of post-ReLU values taken as the activation range (above 0, at most 100).
     #[arg(long, default_value_t = 100.0, value_parser = percentile)]
     calibration_percentile: f64,
-    /// Accept data files whose SHA-256 differs from MNIST's (for other IDX datasets).
-    #[arg(long)]
+    /// Accept data files whose SHA-256 differs from MNIST's (for other IDX datasets in
+    /// --data-dir).
+    #[arg(long, conflicts_with = "train")]
     skip_checksum: bool,
     /// Export even a model no better than guessing (by default such a run fails and leaves
     /// the previous outputs in place).
@@ -99,18 +135,28 @@ struct TrainArgs {
 
 #[derive(Args, Debug)]
 struct ShowArgs {
-    /// Index of the image.
+    /// Index of the sample.
     #[arg(long, default_value_t = 4)]
     index: usize,
-    /// Show a test image instead of a training image.
+    /// Show a test image instead of a training image (MNIST).
     #[arg(long)]
     test: bool,
-    /// A tinymlp blob to predict the digit with.
+    /// A tinymlp blob to predict the sample with.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Folder with the MNIST IDX files.
     #[arg(long, default_value = "data/mnist")]
     data_dir: PathBuf,
+    /// Show a sample of this file instead of MNIST (.csv, .npz, .npy or IDX, as `train
+    /// --train` reads it).
+    #[arg(long, value_name = "FILE", conflicts_with = "test")]
+    file: Option<PathBuf>,
+    /// The labels of a .npy or IDX --file.
+    #[arg(long, value_name = "FILE", requires = "file")]
+    labels: Option<PathBuf>,
+    /// The label column of a CSV --file (default: the last column).
+    #[arg(long, value_name = "NAME", requires = "file")]
+    label: Option<String>,
 }
 
 fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
@@ -133,6 +179,30 @@ fn below_one(text: &str) -> Result<f32, String> {
         Ok(value)
     } else {
         Err(format!("{value} is not in [0, 1)"))
+    }
+}
+
+fn model_name(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > 255 {
+        Err(format!(
+            "a name of {} bytes: names are 1-255 bytes",
+            text.len()
+        ))
+    } else if text.contains(['/', '\\']) || text.starts_with('.') {
+        Err(format!(
+            "`{text}` is not a file name (it names the blob files)"
+        ))
+    } else {
+        Ok(text.to_owned())
+    }
+}
+
+fn open_fraction(text: &str) -> Result<f32, String> {
+    let value: f32 = number(text)?;
+    if value > 0.0 && value < 1.0 {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not in (0, 1)"))
     }
 }
 
@@ -221,31 +291,111 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
+/// The data `--train` and friends name, checked before anything is read.
+struct FileData {
+    train: data::Source,
+    test: data::TestData,
+}
+
+fn file_data(args: &TrainArgs) -> anyhow::Result<Option<FileData>> {
+    let Some(path) = &args.train else {
+        return Ok(None);
+    };
+    let train = data::Source::new(path, args.train_labels.as_deref(), args.label.as_deref())?;
+    let test = match (&args.test, args.test_split) {
+        (Some(test), _) => data::TestData::File(data::Source::new(
+            test,
+            args.test_labels.as_deref(),
+            args.label.as_deref(),
+        )?),
+        (None, Some(fraction)) => data::TestData::Split(fraction),
+        (None, None) => bail!(
+            "--train needs test data: --test FILE, or --test-split F to hold out a fraction \
+             of the training file"
+        ),
+    };
+    Ok(Some(FileData { train, test }))
+}
+
+/// SHA-256 of each file, by file name (for the report).
+fn file_hashes(source: &data::Source) -> trainer::Result<Vec<(String, String)>> {
+    source
+        .files()
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).map_err(|e| trainer::Error::io(path, e))?;
+            Ok((path.display().to_string(), data::mnist::sha256_hex(&bytes)))
+        })
+        .collect()
+}
+
 fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     // Everything that can be refused is refused before any data is read.
     let optimizer = optimizer(args)?;
+    let files = file_data(args)?;
     let out = OutputDir::open(&args.out_dir)?;
 
     let started = Instant::now();
-    // A signal during the fetch ends the process at once (the fetch's working folder is
-    // removed by the next fetch); from here on it stops training after the current batch.
-    data::ensure_mnist(&args.data_dir, !args.quiet)?;
+    let (train, test, hashes, name) = match &files {
+        Some(files) => {
+            let (train, test) = data::train_test(&files.train, &files.test)?;
+            let mut hashes = file_hashes(&files.train)?;
+            if let data::TestData::File(test) = &files.test {
+                hashes.extend(file_hashes(test)?);
+            }
+            (
+                train,
+                test,
+                hashes,
+                Some(
+                    args.name
+                        .clone()
+                        .unwrap_or_else(|| files.train.model_name()),
+                ),
+            )
+        }
+        None => {
+            // A signal during the fetch ends the process at once (the fetch's working
+            // folder is removed by the next fetch).
+            data::ensure_mnist(&args.data_dir, !args.quiet)?;
+            let mnist = data::load_mnist(&args.data_dir, !args.skip_checksum)?;
+            (mnist.train, mnist.test, mnist.hashes, None)
+        }
+    };
+    // From here on a signal stops training after the current batch.
     let stop = stop_on_signals()?;
-    let mnist = data::load_mnist(&args.data_dir, !args.skip_checksum)?;
     let load_seconds = started.elapsed().as_secs_f64();
-    let train = Arc::new(mnist.train);
-    let test = Arc::new(mnist.test);
+    let train = Arc::new(train);
+    let test = Arc::new(test);
+    let source = match &files {
+        Some(files) => match &files.test {
+            data::TestData::File(test) => format!(
+                "{} and {}",
+                files.train.path().display(),
+                test.path().display()
+            ),
+            data::TestData::Split(fraction) => format!(
+                "{} (test: {fraction} of it, stratified)",
+                files.train.path().display()
+            ),
+        },
+        None => args.data_dir.display().to_string(),
+    };
+    let shape = match &train.inputs {
+        data::Inputs::Pixels { rows, cols, .. } => format!("images of {rows}x{cols}"),
+        data::Inputs::Features { columns, .. } => format!("samples of {} features", columns.len()),
+    };
     eprintln!(
-        "data: {} training and {} test images of {}x{} in {} classes from {}",
+        "data: {} training and {} test {shape} in {} classes from {source}",
         train.len(),
         test.len(),
-        train.rows,
-        train.cols,
         train.classes,
-        args.data_dir.display()
     );
+    if !train.class_names.is_empty() {
+        eprintln!("classes: {}", train.class_names.join(", "));
+    }
 
-    let mut sequential = Sequential::new(train.pixels())
+    let mut sequential = Sequential::new(train.width())
         .seed(args.seed)
         .device(args.device);
     for &units in &args.hidden {
@@ -292,11 +442,10 @@ fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     };
     let outputs = run::finish(
         &mut model,
-        &train,
-        &test,
+        (&train, &test),
         &history,
         hyperparameters,
-        mnist.hashes,
+        (name.as_deref(), hashes),
         timings,
     )?;
     let report = &outputs.report;
@@ -333,6 +482,12 @@ fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
             blob.bytes
         );
     }
+    if !report.class_names.is_empty() {
+        println!("per class (float, test):");
+        for (name, accuracy) in report.class_names.iter().zip(&report.per_class_accuracy) {
+            println!("  {name:<18} {:.2} %", accuracy * 100.0);
+        }
+    }
     println!("written to {}", out.path().display());
     if stop.load(Ordering::SeqCst) {
         return Err(Interrupted("after the new outputs were written").into());
@@ -354,13 +509,24 @@ fn run_show(args: &ShowArgs) -> anyhow::Result<()> {
         .as_ref()
         .map(|p| std::fs::read(p).map_err(|e| trainer::Error::io(p, e)))
         .transpose()?;
-    data::ensure_mnist(&args.data_dir, true)?;
-    let mnist = data::load_mnist(&args.data_dir, false)?;
-    let set = if args.test { &mnist.test } else { &mnist.train };
+    let set = match &args.file {
+        Some(path) => {
+            data::Source::new(path, args.labels.as_deref(), args.label.as_deref())?.dataset()?
+        }
+        None => {
+            data::ensure_mnist(&args.data_dir, true)?;
+            let mnist = data::load_mnist(&args.data_dir, false)?;
+            if args.test {
+                mnist.test
+            } else {
+                mnist.train
+            }
+        }
+    };
     if args.index >= set.len() {
-        bail!("--index {} out of range: {} images", args.index, set.len());
+        bail!("--index {} out of range: {} samples", args.index, set.len());
     }
-    let text = show::render(set, args.index, blob.as_deref());
+    let text = show::render(&set, args.index, blob.as_deref());
     let text = match (text, &args.model) {
         (Err(error), Some(path)) => bail!("{}: {error}", path.display()),
         (text, _) => text?,

@@ -132,7 +132,7 @@ fn random_parameters(sizes: &[usize], seed: u64) -> Parameters {
 fn inputs(data: &Dataset, samples: &[u32]) -> Vec<Vec<f32>> {
     samples
         .iter()
-        .map(|&i| data.scaled_image(i as usize))
+        .map(|&i| trainer::data::InputTransform::pixels(SIDE, SIDE).sample(data, i as usize))
         .collect()
 }
 

@@ -6,7 +6,11 @@ mod common;
 use std::sync::Arc;
 
 use tinymlp::{Model, Params};
-use trainer::export::{calibrate, encode_f32, encode_int8, quantize, score_blob, Calibration};
+use trainer::data::InputTransform;
+use trainer::export::{
+    calibrate, encode_f32, encode_int8, input_quantization, quantize, score_blob, BlobHead,
+    Calibration,
+};
 use trainer::files::write_atomic;
 use trainer::Dense;
 
@@ -27,12 +31,15 @@ fn trained() -> (
 #[test]
 fn int8_and_f32_blobs_score_like_the_float_model() {
     let (parameters, train, test) = trained();
-    let spec = train.input_spec();
-    let ranges = calibrate(&parameters, &train, Calibration::default());
+    let input = InputTransform::adapt(&train).unwrap();
+    let spec = input.input_spec().unwrap();
+    let ranges = calibrate(&parameters, &input, &train, Calibration::default());
     assert_eq!(ranges.len(), 2);
-    let layers = quantize(&parameters, &spec, &ranges).unwrap();
-    let int8 = encode_int8(&spec, &layers).unwrap();
-    let f32_blob = encode_f32(&spec, &parameters).unwrap();
+    let first = input_quantization(&input, &train, Calibration::default());
+    let layers = quantize(&parameters, first, &ranges).unwrap();
+    let head = BlobHead::unnamed(tinymlp::Input::Pixels(spec));
+    let int8 = encode_int8(&head, &layers).unwrap();
+    let f32_blob = encode_f32(&head, &parameters).unwrap();
 
     // The runtime's requirements on the chain of quantizations.
     let model = Model::from_bytes(&int8).unwrap();
@@ -66,6 +73,7 @@ fn int8_and_f32_blobs_score_like_the_float_model() {
         .filter(|&i| {
             let x: Vec<f32> = test
                 .image(i)
+                .unwrap()
                 .iter()
                 .map(|&p| f32::from(p) / 255.0)
                 .collect();
@@ -106,10 +114,10 @@ fn atomic_writes_replace_whole_files() {
 #[test]
 fn sample_digits_are_label_then_pixels() {
     let data = common::synthetic(5, 4, 1);
-    let bytes = data.sample_records(3);
+    let bytes = data.sample_records(3).unwrap();
     assert_eq!(bytes.len(), 3 * 65);
     assert_eq!(bytes[65], data.labels[1]);
-    assert_eq!(&bytes[66..130], data.image(1));
+    assert_eq!(&bytes[66..130], data.image(1).unwrap());
 }
 
 #[test]

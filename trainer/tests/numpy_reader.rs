@@ -370,7 +370,7 @@ fn csv_pixels_match_the_idx_reader() {
     writeln!(file, "{}", header.join(",")).unwrap();
     for (i, label) in labels.iter().enumerate() {
         let row: Vec<String> = std::iter::once(label.to_string())
-            .chain(dataset.image(i).iter().map(u8::to_string))
+            .chain(dataset.image(i).unwrap().iter().map(u8::to_string))
             .collect();
         writeln!(file, "{}", row.join(",")).unwrap();
     }
@@ -383,11 +383,14 @@ fn csv_pixels_match_the_idx_reader() {
 
     assert_eq!(
         (table.rows(), table.width()),
-        (dataset.len(), dataset.pixels())
+        (dataset.len(), dataset.width())
     );
     assert_eq!(table.labels, dataset.labels);
     assert_eq!(table.classes, dataset.classes);
-    let as_f32: Vec<f32> = dataset.images.iter().map(|&p| f32::from(p)).collect();
+    let as_f32: Vec<f32> = (0..dataset.len())
+        .flat_map(|i| dataset.image(i).unwrap())
+        .map(|&p| f32::from(p))
+        .collect();
     assert_eq!(table.features, as_f32);
     // The NumPy reader agrees too (uint8 images of shape (n, 28, 28), flattened row by row).
     let x = npy_bytes("|u1", &[count, side, side], false, &pixels);

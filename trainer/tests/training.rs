@@ -22,6 +22,7 @@ fn loss_f64(parameters: &Parameters, data: &Dataset) -> f64 {
     for i in 0..data.len() {
         let mut x: Vec<f64> = data
             .image(i)
+            .unwrap()
             .iter()
             .map(|&p| f64::from(p) * f64::from(PIXEL_SCALE))
             .collect();
@@ -101,7 +102,7 @@ fn gradients_match_finite_differences() {
     }
     let gradient = backend_gradient(&parameters, &data);
     // The backend's sparse, threaded gradient equals the plain dense reference...
-    let images: Vec<Vec<f32>> = (0..data.len()).map(|i| data.scaled_image(i)).collect();
+    let images: Vec<Vec<f32>> = (0..data.len()).map(|i| common::scaled(&data, i)).collect();
     let (_, reference) = loss_and_gradient(&parameters, &images, &data.labels);
     common::assert_parameters_close(&gradient, &reference, 1e-6, "backend vs reference");
     // ...and both equal finite differences of the loss. The step is small enough that no
@@ -353,7 +354,7 @@ fn results_do_not_depend_on_the_thread_count() {
 #[test]
 fn gradients_match_the_reference_for_one_and_two_layers() {
     let data = Arc::new(common::synthetic(40, 5, 3));
-    let images: Vec<Vec<f32>> = (0..data.len()).map(|i| data.scaled_image(i)).collect();
+    let images: Vec<Vec<f32>> = (0..data.len()).map(|i| common::scaled(&data, i)).collect();
     for sizes in [&[64, 5][..], &[64, 300, 5]] {
         let mut rng = Rng::new(8);
         let mut parameters = Parameters::glorot_uniform(sizes, &mut rng);
@@ -375,7 +376,7 @@ fn skipped_zero_gradient_rows_follow_the_plain_formulas() {
     // several batches in a row: the backend defers RMSprop's decay on those rows until
     // their next real update. The plain formulas on whole arrays must give the same.
     let data = Arc::new(common::synthetic(64, 5, 21));
-    let images: Vec<Vec<f32>> = (0..data.len()).map(|i| data.scaled_image(i)).collect();
+    let images: Vec<Vec<f32>> = (0..data.len()).map(|i| common::scaled(&data, i)).collect();
     let start = Parameters::glorot_uniform(&[64, 20, 5], &mut Rng::new(22));
     let batch_size = 8;
     for optimizer in [

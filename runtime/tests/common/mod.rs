@@ -6,8 +6,8 @@
 use rand_xoshiro::rand_core::{Rng as _, SeedableRng as _};
 use rand_xoshiro::SplitMix64;
 use tinymlp::{
-    fixed_point::quantize_multiplier, Activation, DenseLayer, F32Params, Header, InputSpec,
-    Int8Params, ModelDef, Params, Quantization, Requantization,
+    fixed_point::quantize_multiplier, Activation, DenseLayer, F32Params, FeatureSpec, Header,
+    Input, InputSpec, Int8Params, ModelDef, Params, Quantization, Requantization,
 };
 
 /// Little-endian bytes of f32 values.
@@ -90,23 +90,60 @@ impl OwnedLayer {
     }
 }
 
+/// A feature input's offsets and scales, as f32 bytes (may be invalid on purpose).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedFeatures {
+    pub offsets: Vec<u8>,
+    pub scales: Vec<u8>,
+}
+
+impl OwnedFeatures {
+    /// The bytes of these offsets and scales.
+    pub fn new(offsets: &[f32], scales: &[f32]) -> Self {
+        OwnedFeatures {
+            offsets: f32_bytes(offsets),
+            scales: f32_bytes(scales),
+        }
+    }
+}
+
 /// A whole model that owns its bytes; may be invalid on purpose.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OwnedModel {
     pub header: Header,
+    /// The pixel input, used unless `features` is set.
     pub input: InputSpec,
+    /// A feature input (the model is then a feature model).
+    pub features: Option<OwnedFeatures>,
     pub classes: u32,
+    pub name: Option<String>,
+    pub class_names: Vec<String>,
     pub layers: Vec<OwnedLayer>,
 }
 
 impl OwnedModel {
-    /// Encodes the model (with whatever header it holds; the encoder fills in `length`).
+    /// The input, as the format's types hold it.
+    pub fn borrowed_input(&self) -> Input<'_> {
+        match &self.features {
+            Some(features) => Input::Features(FeatureSpec {
+                offsets: &features.offsets,
+                scales: &features.scales,
+            }),
+            None => Input::Pixels(self.input),
+        }
+    }
+
+    /// Encodes the model (with whatever header it holds; the encoder fills in `length`, and
+    /// writes the current version's layout).
     pub fn encode(&self) -> Vec<u8> {
         let layers: Vec<DenseLayer<'_>> = self.layers.iter().map(OwnedLayer::borrow).collect();
+        let class_names: Vec<&str> = self.class_names.iter().map(String::as_str).collect();
         let def = ModelDef {
             header: self.header,
-            input: self.input,
+            input: self.borrowed_input(),
             classes: self.classes,
+            name: self.name.as_deref(),
+            class_names: &class_names,
             layers: &layers,
         };
         let mut buffer = vec![0; def.encoded_len().expect("encoded length")];
@@ -184,6 +221,9 @@ impl FloatModel {
     pub fn to_f32(&self) -> OwnedModel {
         let last = self.layers.len() - 1;
         OwnedModel {
+            features: None,
+            name: None,
+            class_names: Vec::new(),
             header: Header::CURRENT,
             input: self.input,
             classes: self.classes() as u32,
@@ -320,6 +360,9 @@ impl FloatModel {
         }
         QuantizedModel {
             model: OwnedModel {
+                features: None,
+                name: None,
+                class_names: Vec::new(),
                 header: Header::CURRENT,
                 input: self.input,
                 classes: self.classes() as u32,
@@ -407,6 +450,9 @@ pub fn random_float_model(input: InputSpec, widths: &[usize], seed: u64) -> Floa
 /// The tiny f32 model of `FORMAT.md`'s worked example: 2 pixels -> 2 ReLU -> 2 softmax.
 pub fn tiny_f32_model() -> OwnedModel {
     OwnedModel {
+        features: None,
+        name: None,
+        class_names: Vec::new(),
         header: Header::CURRENT,
         input: row_input(2),
         classes: 2,
@@ -449,6 +495,9 @@ pub fn tiny_int8_model() -> OwnedModel {
         zero_point: -128,
     };
     OwnedModel {
+        features: None,
+        name: None,
+        class_names: Vec::new(),
         header: Header::CURRENT,
         input: row_input(2),
         classes: 2,
@@ -518,4 +567,56 @@ pub fn varint(mut value: u64) -> Vec<u8> {
 pub fn splice(blob: &[u8], range: std::ops::Range<usize>, with: &[u8]) -> Vec<u8> {
     let contents = &blob[..blob.len() - tinymlp::CHECKSUM_LEN];
     tinymlp_fuzz_case::seal(&[&contents[..range.start], with, &contents[range.end..]].concat())
+}
+
+/// `FORMAT.md`'s feature example: `tiny_int8_model`'s layers on two raw features
+/// (temperature in °C and pressure in hPa, standardized with offsets 20 and 1000 and scales
+/// 1/2 and 1/8, quantized at 2^-5 with zero point 0), named "weather", classes "dry" and
+/// "rain". Powers of two throughout, so every quantized value is exact.
+pub fn tiny_features_int8_model() -> OwnedModel {
+    let mut model = tiny_int8_model();
+    model.features = Some(OwnedFeatures::new(&[20.0, 1000.0], &[0.5, 0.125]));
+    model.name = Some("weather".into());
+    model.class_names = vec!["dry".into(), "rain".into()];
+    let first = model.int8_mut(0);
+    *first.input = Quantization {
+        scale: 0.03125,
+        zero_point: 0,
+    };
+    // b0 / (2^-5 · weight scale): 0.125 · 2^12 and -0.0625 · 2^11.
+    *first.bias = i32_bytes(&[512, -128]);
+    // M = 2^-5 · 2^-7 / 2^-7 = 2^-5 = 0.5 · 2^-4, and 2^-4.
+    let requantization = first.requantization.as_mut().unwrap();
+    requantization.multipliers = i32_bytes(&[1 << 30, 1 << 30]);
+    requantization.shifts = i8_bytes(&[-4, -3]);
+    model
+}
+
+/// The version 2 blob of a version 3 pixel model without names (`blob`, as the current
+/// encoder writes it): version 2 has no input variant index and no names.
+pub fn to_version_2(blob: &[u8]) -> Vec<u8> {
+    assert_eq!(blob[4], 3, "a version 3 blob");
+    assert_eq!(blob[9], 0, "a pixel model");
+    // Width, height and channels (varints), scale (4 bytes), zero point, then classes.
+    let mut at = 10;
+    let skip_varint = |at: &mut usize| {
+        while blob[*at] & 0x80 != 0 {
+            *at += 1;
+        }
+        *at += 1;
+    };
+    for _ in 0..3 {
+        skip_varint(&mut at);
+    }
+    at += 5;
+    skip_varint(&mut at);
+    assert_eq!(blob[at..at + 2], [0, 0], "no names");
+    let contents = [
+        &blob[..4],
+        &[2, 0, 0, 0, 0],
+        &blob[10..at],
+        &blob[at + 2..blob.len() - tinymlp::CHECKSUM_LEN],
+    ]
+    .concat();
+    tinymlp_fuzz_case::seal(&contents)
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """An exporter written from runtime/FORMAT.md alone (standard library only).
 
-Writes the two tiny models of FORMAT.md's worked example, quantizing the int8 one from its
-float weights by the rules on that page, to DIR/tiny-f32.tmlp and DIR/tiny-int8.tmlp.
-`tests/golden.rs` runs it and checks the bytes equal the Rust encoder's.
+Writes the tiny models of FORMAT.md's worked examples, quantizing the int8 ones from their
+float weights by the rules on that page, to DIR/tiny-f32.tmlp and DIR/tiny-int8.tmlp (two
+pixels in), and DIR/tiny-features-int8.tmlp (two raw features in, with their
+standardization, a model name and class names). `tests/golden.rs` runs it and checks the
+bytes equal the Rust encoder's.
 
     python3 runtime/tests/data/export_tiny.py DIR
 """
@@ -53,6 +55,12 @@ def i8_array(values):
     return byte_array(struct.pack(f"<{len(values)}b", *values))
 
 
+def string(text):
+    data = text.encode("utf-8")
+    assert 1 <= len(data) <= 255
+    return byte_array(data)
+
+
 def quantization(scale, zero_point):
     return f32(scale) + zigzag_i32(zero_point)
 
@@ -80,9 +88,10 @@ def quantize_multiplier(real):
     return q, exponent
 
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 RELU, SOFTMAX = 1, 2
 F32_PARAMS, INT8_PARAMS = 0, 1
+PIXELS_INPUT, FEATURES_INPUT = 0, 1
 
 INPUT_SCALE = f32_round(1 / 255)  # what the blob stores, and so what every formula uses
 INPUT_ZERO_POINT = 0
@@ -96,11 +105,31 @@ LAYERS = [
 WEIGHT_SCALES = [[2**-7, 2**-6], [2**-6, 2**-6]]
 HIDDEN_OUTPUT = (2**-7, -128)
 
+# The feature model: raw temperature (degrees C) and pressure (hPa), standardized with the
+# training set's mean and 1 / deviation, then quantized to int8 at 2^-5, zero point 0.
+FEATURE_OFFSETS = [20.0, 1000.0]
+FEATURE_SCALES = [0.5, 0.125]
+FEATURE_QUANTIZATION = (2**-5, 0)
+MODEL_NAME = "weather"
+CLASS_NAMES = ["dry", "rain"]
 
-def blob(layers_bytes):
+PIXEL_INPUT = (
+    varint(PIXELS_INPUT)
+    + varint(PIXELS) + varint(1) + varint(1) + f32(INPUT_SCALE) + bytes([INPUT_ZERO_POINT])
+)
+FEATURE_INPUT = varint(FEATURES_INPUT) + f32_array(FEATURE_OFFSETS) + f32_array(FEATURE_SCALES)
+
+
+def names(name, class_names):
+    optional_name = b"\x00" if name is None else b"\x01" + string(name)
+    return optional_name + varint(len(class_names)) + b"".join(map(string, class_names))
+
+
+def blob(layers_bytes, model_input=PIXEL_INPUT, model_names=names(None, [])):
     body = (
-        varint(PIXELS) + varint(1) + varint(1) + f32(INPUT_SCALE) + bytes([INPUT_ZERO_POINT])
+        model_input
         + varint(2)  # classes
+        + model_names
         + varint(len(layers_bytes))
         + b"".join(layers_bytes)
     )
@@ -121,9 +150,8 @@ def f32_model():
     return blob(layers)
 
 
-def int8_model():
+def int8_layers(input_scale, input_zero_point):
     layers = []
-    input_scale, input_zero_point = INPUT_SCALE, INPUT_ZERO_POINT
     for index, ((weights, bias, activation), scales) in enumerate(zip(LAYERS, WEIGHT_SCALES)):
         outputs = len(bias)
         inputs = len(weights) // outputs
@@ -155,7 +183,19 @@ def int8_model():
         else:
             layer += b"\x00"
         layers.append(layer)
-    return blob(layers)
+    return layers
+
+
+def int8_model():
+    return blob(int8_layers(INPUT_SCALE, INPUT_ZERO_POINT))
+
+
+def features_int8_model():
+    return blob(
+        int8_layers(*FEATURE_QUANTIZATION),
+        FEATURE_INPUT,
+        names(MODEL_NAME, CLASS_NAMES),
+    )
 
 
 def main():
@@ -164,6 +204,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     (out / "tiny-f32.tmlp").write_bytes(f32_model())
     (out / "tiny-int8.tmlp").write_bytes(int8_model())
+    (out / "tiny-features-int8.tmlp").write_bytes(features_int8_model())
 
 
 if __name__ == "__main__":

@@ -43,6 +43,32 @@ int main() {
             for (unsigned r = rows; r < stride; ++r) CHECK(y[r] == 255, "gather wrote past rows");
         }
     }
+    // gather_features: the same gather of f32 rows, copied as they are.
+    {
+        unsigned n = 10, features = 7, stride = 4;
+        std::vector<float> values(n * features);
+        std::vector<unsigned char> labels(n);
+        for (auto& v : values) v = u(rng) * 1000.0f;
+        for (unsigned i = 0; i < n; ++i) labels[i] = (i * 3) % 10;
+        std::vector<unsigned> order = {3, 1, 4, 0, 9, 2, 6, 5, 8, 7};
+        for (unsigned batch = 0; batch < 3; ++batch) {
+            unsigned rows = std::min(stride, n - batch * stride);
+            unsigned cursor = batch;
+            std::vector<float> x(stride * features, -1);
+            std::vector<unsigned char> y(stride, 255);
+            launch({rows, (features + 3) / 4, 1}, {4, 1, 1}, [&] {
+                gather_features(values.data(), labels.data(), order.data(), &cursor, stride, rows,
+                                features, x.data(), y.data());
+            });
+            for (unsigned r = 0; r < rows; ++r) {
+                unsigned s = order[batch * stride + r];
+                CHECK(y[r] == labels[s], "gather_features label batch %u row %u", batch, r);
+                for (unsigned f = 0; f < features; ++f)
+                    CHECK(x[r * features + f] == values[s * features + f], "gather_features x");
+            }
+            for (unsigned r = rows; r < stride; ++r) CHECK(y[r] == 255, "gather_features wrote past rows");
+        }
+    }
     // bias_activation
     {
         unsigned rows = 5, cols = 37;

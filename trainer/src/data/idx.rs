@@ -1,11 +1,12 @@
 //! The IDX format (MNIST, Fashion-MNIST, EMNIST and the like): `u8` image files (magic
-//! `0x0803`) and label files (`0x0801`), raw or gzip. Readers check every size against the
+//! `0x0803`) and label files (`0x0801`), raw or gzip; and, for other data, sample files of
+//! any element type and shape ([`parse_samples`]). Readers check every size against the
 //! header and never panic on bad bytes.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::data::Dataset;
+use crate::data::{Dataset, Inputs, MAX_FEATURES};
 use crate::error::{Error, Result};
 
 /// Reads a file, decompressing it if its name ends in `.gz`.
@@ -130,6 +131,145 @@ pub fn parse_labels(path: &Path, mut bytes: Vec<u8>) -> Result<Vec<u8>> {
     }
     bytes.drain(..8);
     Ok(bytes)
+}
+
+/// An IDX file of samples of any shape, as a dataset's inputs: `u8` samples of
+/// `(rows, cols, ...)` become images of `rows x (cols * ...)` (one row of `cols` for
+/// `(cols)`), as MNIST's are; samples of any other element type (`i8`, `i16`, `i32`,
+/// `f32`, `f64`, big-endian) become features, flattened in C order, each finite.
+/// Returns `(count, inputs)`.
+pub fn parse_samples(path: &Path, bytes: Vec<u8>) -> Result<(usize, Inputs)> {
+    let bad = |reason: String| Error::BadData {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let Some(&[zero_a, zero_b, kind, dims]) = bytes.get(..4) else {
+        return Err(bad("truncated header".into()));
+    };
+    let magic = be_u32(&bytes, 0).unwrap_or(0);
+    let size = match kind {
+        0x08 | 0x09 => 1,
+        0x0B => 2,
+        0x0C | 0x0D => 4,
+        0x0E => 8,
+        _ => 0,
+    };
+    if zero_a != 0 || zero_b != 0 || size == 0 {
+        return Err(bad(format!(
+            "wrong magic number {magic:#010x}: not an IDX file (expected 0x0000TTDD: element \
+             type TT 08 u8, 09 i8, 0B i16, 0C i32, 0D f32 or 0E f64, DD dimensions)"
+        )));
+    }
+    if dims < 2 {
+        return Err(bad(format!(
+            "magic number {magic:#010x}: {dims} dimension(s), so no values per sample (a \
+             label file?): samples need 2 or more dimensions, as images have 3 (0x00000803)"
+        )));
+    }
+    let dims = usize::from(dims);
+    let header = 4 + 4 * dims;
+    let shape: Vec<usize> = (0..dims)
+        .map(|d| be_u32(&bytes, 4 + 4 * d))
+        .collect::<Option<_>>()
+        .ok_or_else(|| bad("truncated header".into()))?;
+    let (count, sample) = (shape[0], &shape[1..]);
+    let width = sample
+        .iter()
+        .try_fold(1usize, |w, &d| w.checked_mul(d))
+        .filter(|w| (1..=MAX_FEATURES).contains(w))
+        .ok_or_else(|| {
+            bad(format!(
+                "samples of shape {sample:?}: a model takes 1..={MAX_FEATURES} inputs (the \
+                 model format's limit)"
+            ))
+        })?;
+    let expected = count
+        .checked_mul(width * size)
+        .and_then(|n| n.checked_add(header))
+        .ok_or_else(|| bad(format!("sample count {count} too large")))?;
+    if bytes.len() != expected {
+        return Err(bad(format!(
+            "{} bytes, expected {expected} for {count} samples of shape {sample:?} ({})",
+            bytes.len(),
+            size_problem(bytes.len(), expected)
+        )));
+    }
+    let data = &bytes[header..];
+    if kind == 0x08 {
+        let (rows, cols) = match sample {
+            [cols] => (1, *cols),
+            [rows, ..] => (*rows, width / rows),
+            [] => (1, 1),
+        };
+        let images = data.to_vec();
+        return Ok((count, Inputs::Pixels { images, rows, cols }));
+    }
+    let mut values = Vec::with_capacity(count * width);
+    for (at, element) in data.chunks_exact(size).enumerate() {
+        let value = match (kind, element) {
+            (0x09, &[a]) => f64::from(a as i8),
+            (0x0B, &[a, b]) => f64::from(i16::from_be_bytes([a, b])),
+            (0x0C, &[a, b, c, d]) => f64::from(i32::from_be_bytes([a, b, c, d])),
+            (0x0D, &[a, b, c, d]) => f64::from(f32::from_be_bytes([a, b, c, d])),
+            (_, element) => <[u8; 8]>::try_from(element).map_or(f64::NAN, f64::from_be_bytes),
+        };
+        let value = value as f32;
+        if !value.is_finite() {
+            return Err(bad(format!(
+                "sample {}, value {}: {value} is not allowed in a feature (features must be \
+                 finite f32 values)",
+                at / width,
+                at % width
+            )));
+        }
+        values.push(value);
+    }
+    let columns = (0..width).map(|j| j.to_string()).collect();
+    Ok((count, Inputs::Features { values, columns }))
+}
+
+/// A sample file ([`parse_samples`]) and its label file, read as one dataset whose class
+/// count is one more than the largest label.
+pub fn samples_dataset(samples: (PathBuf, Vec<u8>), labels: (PathBuf, Vec<u8>)) -> Result<Dataset> {
+    let (sample_path, sample_bytes) = samples;
+    let (label_path, label_bytes) = labels;
+    let (count, inputs) = parse_samples(&sample_path, sample_bytes)?;
+    let labels = parse_labels(&label_path, label_bytes)?;
+    if labels.len() != count {
+        return Err(Error::BadData {
+            path: label_path,
+            reason: format!(
+                "{} labels for {count} samples in {}",
+                labels.len(),
+                sample_path.display()
+            ),
+        });
+    }
+    let mut distinct = [false; 256];
+    labels.iter().for_each(|&l| distinct[usize::from(l)] = true);
+    if distinct.iter().filter(|&&d| d).count() < 2 {
+        return Err(Error::BadData {
+            path: label_path,
+            reason: "fewer than two distinct labels: a classifier needs at least two classes"
+                .into(),
+        });
+    }
+    let classes = labels.iter().max().map_or(0, |&l| usize::from(l) + 1);
+    let dataset = match inputs {
+        Inputs::Pixels { images, rows, cols } => {
+            Dataset::new(images, labels, (rows, cols), classes)
+        }
+        Inputs::Features { values, columns } => {
+            Dataset::from_features(values, columns, labels, classes)
+        }
+    };
+    dataset.map_err(|error| match error {
+        Error::Config(reason) => Error::BadData {
+            path: sample_path,
+            reason,
+        },
+        other => other,
+    })
 }
 
 /// Encodes images as an IDX3 file (for fixtures and tests).

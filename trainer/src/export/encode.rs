@@ -3,8 +3,7 @@
 //! runtime before it is returned.
 
 use tinymlp::{
-    Activation, DenseLayer, F32Params, Header, InputSpec, Int8Params, ModelDef, Params,
-    Requantization,
+    Activation, DenseLayer, F32Params, Header, Input, Int8Params, ModelDef, Params, Requantization,
 };
 
 use super::quantize::QuantizedLayer;
@@ -19,8 +18,32 @@ fn le_i32(values: &[i32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
+/// What a blob says besides its layers: the input (pixels, or features with their
+/// standardization) and the optional names.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlobHead<'a> {
+    /// The model's input. For an int8 feature model, the first quantized layer's `input`
+    /// quantization is the features' (an i8 zero point), not derived from this.
+    pub input: Input<'a>,
+    /// The model's name, if any (non-empty UTF-8, at most 255 bytes).
+    pub name: Option<&'a str>,
+    /// No class names, or one per class (each like `name`).
+    pub class_names: &'a [String],
+}
+
+impl<'a> BlobHead<'a> {
+    /// A head with this input and no names.
+    pub fn unnamed(input: Input<'a>) -> Self {
+        BlobHead {
+            input,
+            name: None,
+            class_names: &[],
+        }
+    }
+}
+
 /// Encodes int8 layers as a tinymlp blob.
-pub fn encode_int8(input: &InputSpec, layers: &[QuantizedLayer]) -> Result<Vec<u8>> {
+pub fn encode_int8(head: &BlobHead<'_>, layers: &[QuantizedLayer]) -> Result<Vec<u8>> {
     struct Bytes {
         weights: Vec<u8>,
         scales: Vec<u8>,
@@ -66,11 +89,11 @@ pub fn encode_int8(input: &InputSpec, layers: &[QuantizedLayer]) -> Result<Vec<u
             }),
         })
         .collect();
-    encode(input, &dense)
+    encode(head, &dense)
 }
 
 /// Encodes f32 parameters as a tinymlp blob.
-pub fn encode_f32(input: &InputSpec, parameters: &Parameters) -> Result<Vec<u8>> {
+pub fn encode_f32(head: &BlobHead<'_>, parameters: &Parameters) -> Result<Vec<u8>> {
     let bytes: Vec<(Vec<u8>, Vec<u8>)> = parameters
         .layers
         .iter()
@@ -92,7 +115,7 @@ pub fn encode_f32(input: &InputSpec, parameters: &Parameters) -> Result<Vec<u8>>
             }),
         })
         .collect();
-    encode(input, &dense)
+    encode(head, &dense)
 }
 
 /// The trainer's MLPs: ReLU on every hidden layer, softmax on the last of `count`.
@@ -104,12 +127,15 @@ fn activation(index: usize, count: usize) -> Activation {
     }
 }
 
-fn encode(input: &InputSpec, layers: &[DenseLayer<'_>]) -> Result<Vec<u8>> {
+fn encode(head: &BlobHead<'_>, layers: &[DenseLayer<'_>]) -> Result<Vec<u8>> {
     let classes = layers.last().map_or(0, |l| l.outputs);
+    let class_names: Vec<&str> = head.class_names.iter().map(String::as_str).collect();
     let blob = ModelDef {
         header: Header::CURRENT,
-        input: *input,
+        input: head.input,
         classes,
+        name: head.name,
+        class_names: &class_names,
         layers,
     }
     .encode_to_vec()?;

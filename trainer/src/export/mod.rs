@@ -10,16 +10,22 @@ mod encode;
 pub mod quantize;
 mod score;
 
-pub use encode::{encode_f32, encode_int8};
-pub use quantize::{calibrate, quantize, Calibration, HiddenOutput, QuantizedLayer};
+pub use encode::{encode_f32, encode_int8, BlobHead};
+pub use quantize::{
+    calibrate, input_quantization, quantize, Calibration, HiddenOutput, QuantizedLayer,
+};
 pub use score::{digest_of, score_blob, BlobScore, Predictor};
 
 /// How a model is exported: the calibration of its int8 activations (the only choice the
-/// int8 blob depends on besides the weights).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// int8 blob depends on besides the weights), and the model's name in the blobs.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ExportOptions {
-    /// Which samples and percentile set each hidden layer's activation range.
+    /// Which samples and percentile set each hidden layer's activation range (and a
+    /// feature model's int8 input range).
     pub calibration: Calibration,
+    /// The model's name in the blobs (at most 255 bytes; for example the training file's
+    /// stem); `None`: unnamed, as MNIST's blobs are.
+    pub name: Option<String>,
 }
 
 /// A model's blobs, in memory: write them where they belong with
@@ -35,16 +41,24 @@ pub struct Blobs {
 impl Model {
     /// Quantizes the trained model to int8, with activation ranges calibrated on the first
     /// samples of `calibration_data` (the training set), and encodes both blobs; each one
-    /// has been loaded back and validated by the runtime. The blobs' input is described by
-    /// `calibration_data` (its shape and the scale of its stored values).
+    /// has been loaded back and validated by the runtime. The blobs' input is the model's
+    /// [`InputTransform`](crate::data::InputTransform).
     pub fn export(&mut self, calibration_data: &Dataset, options: &ExportOptions) -> Result<Blobs> {
+        let input = self.fitted_input(calibration_data)?;
+        input.check_data(calibration_data)?;
         let parameters = self.parameters()?;
-        let spec = calibration_data.input_spec();
-        let ranges = calibrate(&parameters, calibration_data, options.calibration);
-        let layers = quantize(&parameters, &spec, &ranges)?;
+        let first = input_quantization(&input, calibration_data, options.calibration);
+        let ranges = calibrate(&parameters, &input, calibration_data, options.calibration);
+        let layers = quantize(&parameters, first, &ranges)?;
+        let standardization = input.feature_bytes();
+        let head = BlobHead {
+            input: input.blob_input(&standardization),
+            name: options.name.as_deref(),
+            class_names: &calibration_data.class_names,
+        };
         Ok(Blobs {
-            int8: encode_int8(&spec, &layers)?,
-            f32: encode_f32(&spec, &parameters)?,
+            int8: encode_int8(&head, &layers)?,
+            f32: encode_f32(&head, &parameters)?,
         })
     }
 }

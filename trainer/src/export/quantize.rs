@@ -5,10 +5,16 @@
 //! `input_scale * scale_k`, with the input zero point folded in; hidden activations asymmetric int8 calibrated on training data
 //! (post-ReLU, so the range `[0, max]` maps to `[-128, 127]`, zero point -128); fixed-point
 //! requantization multipliers from [`tinymlp::fixed_point::quantize_multiplier`].
+//!
+//! The first layer's input: images keep their `u8` pixels and the pixel scale; features
+//! (standardized f32 values) are quantized to int8 with a range calibrated on the
+//! standardized training features ([`input_quantization`]), so the first layer runs as a
+//! hidden layer does. Standardizing first is what lets one scale serve features whose raw
+//! ranges differ by orders of magnitude.
 
-use tinymlp::{InputSpec, Quantization};
+use tinymlp::Quantization;
 
-use crate::data::Dataset;
+use crate::data::{Dataset, InputTransform};
 use crate::error::{Error, Result};
 use crate::network::Parameters;
 
@@ -62,12 +68,54 @@ pub struct HiddenOutput {
     pub output: Quantization,
 }
 
-/// Upper ends of each hidden layer's post-ReLU range over the calibration images.
-pub fn calibrate(parameters: &Parameters, data: &Dataset, calibration: Calibration) -> Vec<f32> {
+/// The first layer's input quantization: a pixel transform's own scale (zero point 0, the
+/// stored bytes as they are); for features, the range `[lo, hi]` (widened to hold 0) of
+/// the model's values over the calibration samples, each end at the calibration's
+/// percentile, mapped onto `[-128, 127]`: `q = clamp(round(x / scale) + zero_point)`.
+pub fn input_quantization(
+    input: &InputTransform,
+    data: &Dataset,
+    calibration: Calibration,
+) -> Quantization {
+    if let InputTransform::Pixels { scale, .. } = input {
+        return Quantization {
+            scale: *scale,
+            zero_point: 0,
+        };
+    }
+    let mut values: Vec<f32> = (0..calibration.samples.min(data.len()))
+        .flat_map(|i| input.sample(data, i))
+        .collect();
+    values.sort_by(f32::total_cmp);
+    let at = |fraction: f64| -> f32 {
+        let index = (fraction * values.len().saturating_sub(1) as f64).round() as usize;
+        values.get(index).copied().unwrap_or(0.0)
+    };
+    let tail = 1.0 - calibration.percentile / 100.0;
+    let (lo, hi) = (at(tail).min(0.0), at(1.0 - tail).max(0.0));
+    if hi - lo <= 0.0 || !(hi - lo).is_finite() {
+        return Quantization {
+            scale: 1.0,
+            zero_point: 0,
+        };
+    }
+    let scale = (hi - lo) / 255.0;
+    let zero_point = (-128.0 - lo / scale).round().clamp(-128.0, 127.0) as i32;
+    Quantization { scale, zero_point }
+}
+
+/// Upper ends of each hidden layer's post-ReLU range over the calibration samples, read
+/// with `input`.
+pub fn calibrate(
+    parameters: &Parameters,
+    input: &InputTransform,
+    data: &Dataset,
+    calibration: Calibration,
+) -> Vec<f32> {
     let hidden = parameters.layers.len().saturating_sub(1);
     let mut values: Vec<Vec<f32>> = vec![Vec::new(); hidden];
     for i in 0..calibration.samples.min(data.len()) {
-        let activations = parameters.activations(&data.scaled_image(i));
+        let activations = parameters.activations(&input.sample(data, i));
         // activations[l + 1] is hidden layer l's ReLU output.
         for (l, out) in activations[1..=hidden].iter().enumerate() {
             values[l].extend(out.iter().copied().filter(|&v| v > 0.0));
@@ -86,17 +134,15 @@ pub fn calibrate(parameters: &Parameters, data: &Dataset, calibration: Calibrati
         .collect()
 }
 
-/// Quantizes `parameters` given each hidden layer's calibrated range top.
+/// Quantizes `parameters` given the first layer's input quantization
+/// ([`input_quantization`]) and each hidden layer's calibrated range top.
 pub fn quantize(
     parameters: &Parameters,
-    input: &InputSpec,
+    input: Quantization,
     ranges: &[f32],
 ) -> Result<Vec<QuantizedLayer>> {
     let last = parameters.layers.len() - 1;
-    let mut input_quantization = Quantization {
-        scale: input.scale,
-        zero_point: i32::from(input.zero_point),
-    };
+    let mut input_quantization = input;
     let mut layers = Vec::new();
     for (l, layer) in parameters.layers.iter().enumerate() {
         let n = layer.outputs;

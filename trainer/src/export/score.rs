@@ -3,9 +3,11 @@
 
 use rayon::prelude::*;
 use serde::Serialize;
-use tinymlp::{F32Scratch, Int8BatchScratch, OutputDigest, ParamKind, Prediction};
+use tinymlp::{
+    F32Scratch, InputKind, Int8BatchScratch, Int8Scratch, OutputDigest, ParamKind, Prediction,
+};
 
-use crate::data::Dataset;
+use crate::data::{Dataset, Inputs};
 use crate::error::Result;
 
 /// Widest hidden layer a blob may have (the format's limit).
@@ -25,7 +27,10 @@ pub struct Predictor<'a> {
 }
 
 enum Scratch {
-    Int8(Box<Int8BatchScratch<WIDTH, CLASSES, BLOCK>>),
+    /// Pixel int8 models: the batch API.
+    Int8Batch(Box<Int8BatchScratch<WIDTH, CLASSES, BLOCK>>),
+    /// Feature int8 models: one sample at a time (`predict_features`).
+    Int8(Box<Int8Scratch<WIDTH, CLASSES>>),
     F32(Box<F32Scratch<WIDTH, CLASSES>>),
 }
 
@@ -33,9 +38,12 @@ impl<'a> Predictor<'a> {
     /// Loads and validates `blob`.
     pub fn new(blob: &'a [u8]) -> Result<Predictor<'a>> {
         let model = tinymlp::Model::from_bytes(blob)?;
-        let scratch = match model.kind() {
-            ParamKind::Int8 => Scratch::Int8(Box::new(Int8BatchScratch::new())),
-            ParamKind::F32 => Scratch::F32(Box::new(F32Scratch::new())),
+        let scratch = match (model.kind(), model.input().kind()) {
+            (ParamKind::Int8, InputKind::Pixels) => {
+                Scratch::Int8Batch(Box::new(Int8BatchScratch::new()))
+            }
+            (ParamKind::Int8, InputKind::Features) => Scratch::Int8(Box::new(Int8Scratch::new())),
+            (ParamKind::F32, _) => Scratch::F32(Box::new(F32Scratch::new())),
         };
         Ok(Predictor { model, scratch })
     }
@@ -53,6 +61,10 @@ impl<'a> Predictor<'a> {
         mut each: impl FnMut(usize, Prediction<'_>),
     ) -> Result<()> {
         match &mut self.scratch {
+            Scratch::Int8Batch(scratch) => {
+                self.model
+                    .predict_batch(inputs, scratch.as_mut(), &mut each)?
+            }
             Scratch::Int8(scratch) => {
                 self.model
                     .predict_batch(inputs, scratch.as_mut(), &mut each)?
@@ -65,11 +77,50 @@ impl<'a> Predictor<'a> {
         Ok(())
     }
 
+    /// `Model::predict_features` on one sample's raw features, handing the prediction to
+    /// `each`.
+    pub fn predict_features(
+        &mut self,
+        features: &[f32],
+        each: impl FnOnce(Prediction<'_>),
+    ) -> Result<()> {
+        let prediction = match &mut self.scratch {
+            // Only pixel models get the batch scratch.
+            Scratch::Int8Batch(_) => {
+                return Err(tinymlp::Error::WrongInputKind {
+                    model: InputKind::Pixels,
+                }
+                .into())
+            }
+            Scratch::Int8(scratch) => self.model.predict_features(features, scratch.as_mut())?,
+            Scratch::F32(scratch) => self.model.predict_features(features, scratch.as_mut())?,
+        };
+        each(prediction);
+        Ok(())
+    }
+
     /// The class and probability of one sample's stored inputs.
     pub fn predict(&mut self, input: &[u8]) -> Result<(usize, f32)> {
         let mut answer = (0, 0.0);
         self.predict_many(input, |_, p| answer = (p.class, p.probability))?;
         Ok(answer)
+    }
+
+    /// The class and probability of sample `index` of `data` (its pixels, or its raw
+    /// features, which the blob standardizes itself).
+    pub fn predict_sample(&mut self, data: &Dataset, index: usize) -> Result<(usize, f32)> {
+        match (data.image(index), data.features(index)) {
+            (Some(image), _) => self.predict(image),
+            (None, Some(features)) => {
+                let mut answer = (0, 0.0);
+                self.predict_features(features, |p| answer = (p.class, p.probability))?;
+                Ok(answer)
+            }
+            (None, None) => Err(crate::Error::Config(format!(
+                "sample {index} out of range: {} samples",
+                data.len()
+            ))),
+        }
     }
 }
 
@@ -90,22 +141,38 @@ pub struct BlobScore {
     pub digest: u32,
 }
 
-/// Runs every sample of `data` through the blob with `tinymlp::Model::predict`.
+/// Runs every sample of `data` through the blob with `tinymlp::Model::predict` (pixels,
+/// in batches) or `predict_features` (raw features, which the blob standardizes itself).
 pub fn score_blob(blob: &[u8], data: &Dataset) -> Result<BlobScore> {
     tinymlp::Model::from_bytes(blob)?;
-    // Per chunk of samples (one batch call each, chunks on all cores): each sample's
-    // predicted class and raw output bytes.
+    // Per chunk of samples (chunks on all cores): each sample's predicted class and raw
+    // output bytes.
     type Chunk = Result<Vec<(u8, Vec<u8>)>>;
-    let chunks: Vec<Chunk> = data
-        .images
-        .par_chunks(1024 * data.pixels().max(1))
-        .map(|inputs| {
-            let mut predictor = Predictor::new(blob)?;
-            let mut out = Vec::with_capacity(inputs.len() / data.pixels().max(1));
-            predictor.predict_many(inputs, |_, p| out.push((p.class as u8, raw_bytes(&p))))?;
-            Ok(out)
-        })
-        .collect();
+    const SAMPLES: usize = 1024;
+    let width = data.width().max(1);
+    let chunks: Vec<Chunk> = match &data.inputs {
+        Inputs::Pixels { images, .. } => images
+            .par_chunks(SAMPLES * width)
+            .map(|inputs| {
+                let mut predictor = Predictor::new(blob)?;
+                let mut out = Vec::with_capacity(inputs.len() / width);
+                predictor.predict_many(inputs, |_, p| out.push((p.class as u8, raw_bytes(&p))))?;
+                Ok(out)
+            })
+            .collect(),
+        Inputs::Features { values, .. } => values
+            .par_chunks(SAMPLES * width)
+            .map(|inputs| {
+                let mut predictor = Predictor::new(blob)?;
+                let mut out = Vec::with_capacity(inputs.len() / width);
+                for features in inputs.chunks_exact(width) {
+                    predictor
+                        .predict_features(features, |p| out.push((p.class as u8, raw_bytes(&p))))?;
+                }
+                Ok(out)
+            })
+            .collect(),
+    };
     let mut predictions = Vec::with_capacity(data.len());
     let mut digest = tinymlp::CRC.digest();
     for chunk in chunks {
@@ -142,8 +209,15 @@ pub fn digest_of(blob: &[u8], data: &Dataset, count: usize) -> Result<u32> {
     let mut predictor = Predictor::new(blob)?;
     let mut digest = OutputDigest::new();
     let samples = count.min(data.len());
-    predictor.predict_many(&data.images[..samples * data.pixels()], |_, p| {
-        digest.add(&p)
-    })?;
+    match &data.inputs {
+        Inputs::Pixels { images, .. } => {
+            predictor.predict_many(&images[..samples * data.width()], |_, p| digest.add(&p))?
+        }
+        Inputs::Features { values, .. } => {
+            for features in values[..samples * data.width()].chunks_exact(data.width().max(1)) {
+                predictor.predict_features(features, |p| digest.add(&p))?;
+            }
+        }
+    }
     Ok(digest.finish())
 }

@@ -15,6 +15,10 @@ pub mod show;
 pub struct Report {
     /// Layer sizes, `[inputs, hidden..., classes]`.
     pub sizes: Vec<usize>,
+    /// The model's name (its training file's stem), `None` for MNIST.
+    pub name: Option<String>,
+    /// The classes' names (string labels, sorted), empty when the data has none.
+    pub class_names: Vec<String>,
     /// Hyperparameters.
     pub hyperparameters: Hyperparameters,
     /// The device that trained, as the backend names it, and how it was chosen.

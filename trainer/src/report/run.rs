@@ -14,11 +14,11 @@ use crate::report::{
 };
 use crate::training::{History, Model};
 
-/// File names written into the output folder.
+/// The int8 blob's file name for MNIST (a named model's is `NAME-int8.tmlp`).
 pub const INT8_BLOB: &str = "mnist-int8.tmlp";
-/// The f32 blob's file name.
+/// The f32 blob's file name for MNIST (a named model's is `NAME-f32.tmlp`).
 pub const F32_BLOB: &str = "mnist-f32.tmlp";
-/// The sample digits' file name.
+/// The sample digits' file name (image data only).
 pub const SAMPLE_DIGITS: &str = "mnist-test-digits.bin";
 /// The report's file name.
 pub const REPORT: &str = "report.json";
@@ -36,8 +36,8 @@ pub struct Outputs {
     pub int8_blob: Vec<u8>,
     /// The f32 blob.
     pub f32_blob: Vec<u8>,
-    /// The first test samples as the firmware and the web page embed them.
-    pub sample_records: Vec<u8>,
+    /// The first test images as the firmware and the web page embed them (image data only).
+    pub sample_records: Option<Vec<u8>>,
     /// The history the report was made from.
     pub history: History,
 }
@@ -46,9 +46,11 @@ impl Outputs {
     /// Writes blobs, sample digits, report, history and plots into a staged set (which
     /// the caller then commits, or drops to leave the previous set in place).
     pub fn write(&self, set: &Staged<'_>) -> Result<()> {
-        set.write(INT8_BLOB, &self.int8_blob)?;
-        set.write(F32_BLOB, &self.f32_blob)?;
-        set.write(SAMPLE_DIGITS, &self.sample_records)?;
+        set.write(&self.report.int8_blob.file, &self.int8_blob)?;
+        set.write(&self.report.f32_blob.file, &self.f32_blob)?;
+        if let Some(records) = &self.sample_records {
+            set.write(SAMPLE_DIGITS, records)?;
+        }
         let json = serde_json::to_vec_pretty(&self.report)
             .map_err(|e| crate::Error::Report(e.to_string()))?;
         set.write(REPORT, &json)?;
@@ -58,17 +60,16 @@ impl Outputs {
     }
 }
 
-/// Evaluates the trained `model`, exports it with calibration on `train`, and scores both
-/// blobs on `test` through the tinymlp runtime; nothing is written yet
-/// ([`Outputs::write`]).
-#[allow(clippy::too_many_arguments)]
+/// Evaluates the trained `model`, exports it (named `name`, as its blob files are; MNIST's
+/// are unnamed) with calibration on `train`, and scores both blobs on `test` through the
+/// tinymlp runtime; nothing is written yet ([`Outputs::write`]). `data_sha256` names the
+/// data files read, for the report.
 pub fn finish(
     model: &mut Model,
-    train: &Arc<Dataset>,
-    test: &Arc<Dataset>,
+    (train, test): (&Arc<Dataset>, &Arc<Dataset>),
     history: &History,
     hyperparameters: Hyperparameters,
-    data_sha256: Vec<(String, String)>,
+    (name, data_sha256): (Option<&str>, Vec<(String, String)>),
     mut timings: Timings,
 ) -> Result<Outputs> {
     let started = Instant::now();
@@ -81,6 +82,7 @@ pub fn finish(
             samples: hyperparameters.calibration_samples,
             percentile: hyperparameters.calibration_percentile,
         },
+        name: name.map(str::to_owned),
     };
     let blobs = model.export(train, &options)?;
     let (int8_blob, f32_blob) = (blobs.int8, blobs.f32);
@@ -94,10 +96,16 @@ pub fn finish(
     let int8_digest = digest_of(&int8_blob, &sample, SAMPLE_COUNT)?;
     let f32_digest = digest_of(&f32_blob, &sample, SAMPLE_COUNT)?;
 
+    let (int8_file, f32_file) = match name {
+        Some(name) => (format!("{name}-int8.tmlp"), format!("{name}-f32.tmlp")),
+        None => (INT8_BLOB.to_owned(), F32_BLOB.to_owned()),
+    };
     let classes = model.sizes().last().copied().unwrap_or(0);
     let matrix = confusion_matrix(&test.labels, &evaluation.predictions, classes);
     let report = Report {
         sizes: model.sizes().to_vec(),
+        name: name.map(str::to_owned),
+        class_names: train.class_names.clone(),
         hyperparameters,
         device: model.device_note().to_string(),
         data_sha256,
@@ -107,13 +115,13 @@ pub fn finish(
             accuracy: evaluation.accuracy,
         },
         f32_blob: BlobFigures {
-            file: F32_BLOB.into(),
+            file: f32_file,
             bytes: f32_blob.len(),
             score: f32_score,
             sample_digest: f32_digest,
         },
         int8_blob: BlobFigures {
-            file: INT8_BLOB.into(),
+            file: int8_file,
             bytes: int8_blob.len(),
             score: int8_score,
             sample_digest: int8_digest,

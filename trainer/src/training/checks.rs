@@ -6,8 +6,9 @@ use tinymlp::Activation;
 
 use super::{Dense, FitOptions, History};
 use crate::backend::{MAX_BATCH, MAX_INPUTS};
-use crate::data::Dataset;
+use crate::data::{Dataset, InputTransform, Inputs};
 use crate::error::{Error, Result};
+use crate::network::Parameters;
 
 /// Most classes a model may have: labels are bytes on the host and on every backend.
 const MAX_CLASSES: usize = 256;
@@ -51,21 +52,35 @@ pub(super) fn architecture(inputs: usize, layers: &[Dense]) -> Result<Vec<usize>
     Ok(sizes)
 }
 
-/// `data` fits a model of layer sizes `sizes`: as many inputs, every label a class.
+/// `data` fits a model of layer sizes `sizes`: as many inputs, every label a class, and
+/// (its fields being public) consistent: as many inputs as samples need, features finite.
 pub(super) fn dataset(data: &Dataset, sizes: &[usize]) -> Result<()> {
     let (inputs, classes) = (sizes[0], sizes[sizes.len() - 1]);
-    if data.images.len() != data.len() * data.pixels() {
+    let stored = match &data.inputs {
+        Inputs::Pixels { images, .. } => images.len(),
+        Inputs::Features { values, .. } => values.len(),
+    };
+    if stored != data.len() * data.width() {
         return Err(Error::Config(format!(
-            "the data holds {} input values for {} samples of {}",
-            data.images.len(),
+            "the data holds {stored} input values for {} samples of {}",
             data.len(),
-            data.pixels()
+            data.width()
         )));
     }
-    if data.pixels() != inputs {
+    if let Inputs::Features { values, .. } = &data.inputs {
+        if let Some(at) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Config(format!(
+                "input {} of sample {} is {}: features must be finite",
+                at % data.width(),
+                at / data.width(),
+                values[at]
+            )));
+        }
+    }
+    if data.width() != inputs {
         return Err(Error::Config(format!(
             "the model takes {inputs} inputs but the data has {} per sample",
-            data.pixels()
+            data.width()
         )));
     }
     if let Some(at) = data.labels.iter().position(|&l| usize::from(l) >= classes) {
@@ -75,6 +90,65 @@ pub(super) fn dataset(data: &Dataset, sizes: &[usize]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `input` is usable and fits a model of layer sizes `sizes`.
+pub(super) fn input(input: &InputTransform, sizes: &[usize]) -> Result<()> {
+    input.check()?;
+    if input.width() != sizes[0] {
+        return Err(Error::Config(format!(
+            "the model takes {} inputs but its input transform reads {}",
+            sizes[0],
+            input.width()
+        )));
+    }
+    Ok(())
+}
+
+/// The layer sizes of given parameters, checked as [`architecture`] checks a new model's,
+/// with every layer's arrays of the sizes its shape says and every value finite.
+pub(super) fn parameters(parameters: &Parameters) -> Result<Vec<usize>> {
+    let Some(first) = parameters.layers.first() else {
+        return Err(Error::Config("the model has no layers".into()));
+    };
+    let mut layers = Vec::with_capacity(parameters.layers.len());
+    let mut inputs = first.inputs;
+    for (l, layer) in parameters.layers.iter().enumerate() {
+        if layer.inputs != inputs {
+            return Err(Error::Config(format!(
+                "layer {l} takes {} inputs but the layer before gives {inputs}",
+                layer.inputs
+            )));
+        }
+        if layer.weights.len() != layer.inputs * layer.outputs || layer.bias.len() != layer.outputs
+        {
+            return Err(Error::Config(format!(
+                "layer {l} of {}x{} holds {} weights and {} biases",
+                layer.inputs,
+                layer.outputs,
+                layer.weights.len(),
+                layer.bias.len()
+            )));
+        }
+        if layer
+            .weights
+            .iter()
+            .chain(&layer.bias)
+            .any(|v| !v.is_finite())
+        {
+            return Err(Error::Config(format!(
+                "layer {l} holds a parameter that is not finite"
+            )));
+        }
+        let last = l + 1 == parameters.layers.len();
+        layers.push(if last {
+            Dense::softmax(layer.outputs)
+        } else {
+            Dense::relu(layer.outputs)
+        });
+        inputs = layer.outputs;
+    }
+    architecture(first.inputs, &layers)
 }
 
 /// The options of `fit`, each within its range.

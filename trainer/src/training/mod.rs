@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::backend::{self, Backend, BatchProgress, DatasetId, Device, EpochPlan, Evaluation};
-use crate::data::Dataset;
+use crate::data::{Dataset, InputTransform};
 use crate::error::{Error, Result};
 use crate::network::reference::softmax;
 use crate::network::{Optimizer, Parameters};
@@ -77,6 +77,7 @@ pub struct Sequential {
     layers: Vec<Dense>,
     seed: u64,
     device: Device,
+    input: Option<InputTransform>,
 }
 
 impl Sequential {
@@ -87,7 +88,16 @@ impl Sequential {
             layers: Vec::new(),
             seed: 0,
             device: Device::Auto,
+            input: None,
         }
+    }
+
+    /// How the model reads its inputs. By default the first `fit` adapts it to its
+    /// training data ([`InputTransform::adapt`]: images as `p / 255`, features
+    /// standardized with the training set's mean and deviation).
+    pub fn input(mut self, input: InputTransform) -> Sequential {
+        self.input = Some(input);
+        self
     }
 
     /// Appends a layer.
@@ -126,11 +136,15 @@ impl Sequential {
         metrics: &[Metric],
     ) -> Result<Model> {
         let sizes = checks::architecture(self.inputs, &self.layers)?;
+        if let Some(input) = &self.input {
+            checks::input(input, &sizes)?;
+        }
         let mut rng = Rng::new(self.seed);
         let initial = Parameters::glorot_uniform(&sizes, &mut rng);
         backend.set_parameters(&initial, &optimizer)?;
         Ok(Model {
             sizes,
+            input: self.input,
             backend,
             device_note,
             optimizer,
@@ -202,6 +216,7 @@ pub struct History {
 /// A compiled model: parameters live in the backend.
 pub struct Model {
     sizes: Vec<usize>,
+    input: Option<InputTransform>,
     backend: Box<dyn Backend>,
     device_note: String,
     optimizer: Optimizer,
@@ -216,6 +231,7 @@ impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Model")
             .field("sizes", &self.sizes)
+            .field("input", &self.input)
             .field("device", &self.device_note)
             .field("optimizer", &self.optimizer)
             .field("loss", &self.loss)
@@ -225,6 +241,75 @@ impl std::fmt::Debug for Model {
 }
 
 impl Model {
+    /// A model with given parameters (trained elsewhere, or imported), reading its inputs
+    /// with `input`, on `device`: it evaluates, predicts and exports as a trained one does
+    /// (and trains on from these parameters with Keras's default RMSprop).
+    pub fn from_parameters(
+        parameters: Parameters,
+        input: InputTransform,
+        device: Device,
+    ) -> Result<Model> {
+        let (backend, device_note) = backend::create(device)?;
+        Model::from_parameters_with(parameters, input, backend, device_note)
+    }
+
+    /// [`from_parameters`](Self::from_parameters) with a backend chosen by the caller.
+    pub fn from_parameters_with(
+        parameters: Parameters,
+        input: InputTransform,
+        mut backend: Box<dyn Backend>,
+        device_note: String,
+    ) -> Result<Model> {
+        let sizes = checks::parameters(&parameters)?;
+        checks::input(&input, &sizes)?;
+        let optimizer = Optimizer::default();
+        backend.set_parameters(&parameters, &optimizer)?;
+        Ok(Model {
+            sizes,
+            input: Some(input),
+            backend,
+            device_note,
+            optimizer,
+            loss: Loss::CategoricalCrossentropy,
+            metrics: vec![Metric::Accuracy],
+            rng: Rng::new(0),
+            loaded: HashMap::new(),
+            epochs_done: 0,
+        })
+    }
+
+    /// How the model reads its inputs: `None` until the first `fit` adapts it (unless it
+    /// was given).
+    pub fn input(&self) -> Option<&InputTransform> {
+        self.input.as_ref()
+    }
+
+    /// The input transform, adapted to `data` first if the model has none yet.
+    fn input_for(&mut self, data: &Dataset) -> Result<&InputTransform> {
+        if self.input.is_none() {
+            let input = InputTransform::adapt(data)?;
+            checks::input(&input, &self.sizes)?;
+            self.input = Some(input);
+        }
+        match &self.input {
+            Some(input) => Ok(input),
+            None => Err(Error::Config("the model has no input transform".into())),
+        }
+    }
+
+    /// The input transform, which evaluation, prediction and export need: given, or
+    /// adapted by `fit` (images need neither: their transform is fixed).
+    pub(crate) fn fitted_input(&mut self, data: &Dataset) -> Result<InputTransform> {
+        if self.input.is_none() && matches!(data.inputs, crate::data::Inputs::Features { .. }) {
+            return Err(Error::Config(
+                "the model has not been fitted: its feature standardization comes from the \
+                 training data (fit first, or give one with Sequential::input)"
+                    .into(),
+            ));
+        }
+        self.input_for(data).cloned()
+    }
+
     /// `[inputs, hidden..., classes]`.
     pub fn sizes(&self) -> &[usize] {
         &self.sizes
@@ -251,7 +336,10 @@ impl Model {
             return Ok(*id);
         }
         checks::dataset(data, &self.sizes)?;
-        let id = self.backend.load_dataset(data)?;
+        let input = self.fitted_input(data)?;
+        input.check_data(data)?;
+        let values = input.model_values(data)?;
+        let id = self.backend.load_dataset(&values)?;
         self.loaded.insert(key, (Arc::clone(data), id));
         Ok(id)
     }
@@ -269,6 +357,8 @@ impl Model {
         if train.is_empty() {
             return Err(Error::Config("no training samples".into()));
         }
+        checks::dataset(&train, &self.sizes)?;
+        self.input_for(&train)?;
         let train_id = self.load(&train)?;
         let validation_id = validation.as_ref().map(|v| self.load(v)).transpose()?;
         let mut order: Vec<u32> = (0..train.len() as u32).collect();
@@ -340,11 +430,14 @@ impl Model {
         self.backend.evaluate(id)
     }
 
-    /// Class probabilities of each image of `data` (Keras's `model.predict`).
+    /// Class probabilities of each sample of `data` (Keras's `model.predict`).
     pub fn predict(&mut self, data: &Dataset) -> Result<Vec<Vec<f32>>> {
+        checks::dataset(data, &self.sizes)?;
+        let input = self.fitted_input(data)?;
+        input.check_data(data)?;
         let parameters = self.parameters()?;
         Ok((0..data.len())
-            .map(|i| softmax(&parameters.logits(&data.scaled_image(i))))
+            .map(|i| softmax(&parameters.logits(&input.sample(data, i))))
             .collect())
     }
 

@@ -5,7 +5,7 @@ pub mod numpy;
 
 use std::path::{Path, PathBuf};
 
-use trainer::data::{idx, Dataset};
+use trainer::data::{idx, Dataset, Inputs};
 use trainer::rng::Rng;
 use trainer::{Dense, FitOptions, Loss, Metric, Model, Optimizer, Parameters, Sequential};
 
@@ -87,7 +87,10 @@ pub fn write_idx(dir: &Path, train: &Dataset, test: &Dataset) {
     for (prefix, set) in [("train", train), ("t10k", test)] {
         std::fs::write(
             dir.join(format!("{prefix}-images-idx3-ubyte")),
-            idx::encode_images(set.rows, set.cols, &set.images),
+            match &set.inputs {
+                Inputs::Pixels { images, rows, cols } => idx::encode_images(*rows, *cols, images),
+                Inputs::Features { .. } => panic!("IDX fixtures hold images"),
+            },
         )
         .unwrap();
         std::fs::write(
@@ -96,4 +99,12 @@ pub fn write_idx(dir: &Path, train: &Dataset, test: &Dataset) {
         )
         .unwrap();
     }
+}
+
+/// The values a model reads for sample `index` of `data` (pixels as `p / 255`, features
+/// standardized on `data`).
+pub fn scaled(data: &Dataset, index: usize) -> Vec<f32> {
+    trainer::data::InputTransform::adapt(data)
+        .unwrap()
+        .sample(data, index)
 }

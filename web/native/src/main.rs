@@ -21,7 +21,7 @@ use rand_xoshiro::rand_core::{Rng as _, SeedableRng as _};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use tinymlp::fixed_point::quantize_multiplier;
 use tinymlp::{
-    Activation, DenseLayer, F32Params, F32Scratch, Header, InputSpec, Int8BatchScratch, Int8Params,
+    Activation, DenseLayer, F32Params, F32Scratch, Header, Input, InputSpec, Int8BatchScratch, Int8Params,
     Int8Scratch, Model, ModelDef, OutputDigest, ParamKind, Params, Prediction, Quantization,
     RawOutputs, Requantization, CRC, MAX_WIDTH,
 };
@@ -416,8 +416,10 @@ fn random_blob(out: &str, kind: &str, seed: u64) -> Result<()> {
 fn encode(input: InputSpec, classes: u32, layers: &[DenseLayer<'_>]) -> Result<Vec<u8>> {
     let def = ModelDef {
         header: Header::CURRENT,
-        input,
+        input: Input::Pixels(input),
         classes,
+        name: None,
+        class_names: &[],
         layers,
     };
     let blob = def.encode_to_vec()?;

@@ -188,6 +188,10 @@ pub extern "C" fn tmlp_load(len: usize) -> i32 {
     match Model::from_bytes(blob) {
         Ok(model) => {
             let input = model.input();
+            // A feature model has no image: its sizes are 0.
+            let image = |size: fn(&tinymlp::InputSpec) -> u16| {
+                input.pixels().map_or(0, |spec| u32::from(size(spec)))
+            };
             state.info = ModelInfo {
                 kinds: KINDS,
                 kind: match model.kind() {
@@ -197,9 +201,9 @@ pub extern "C" fn tmlp_load(len: usize) -> i32 {
                 // All at most `MAX_WIDTH` (or `MAX_LAYERS`): validated.
                 classes: model.classes() as u32,
                 layers: model.layers().len() as u32,
-                width: u32::from(input.width),
-                height: u32::from(input.height),
-                channels: u32::from(input.channels),
+                width: image(|spec| spec.width),
+                height: image(|spec| spec.height),
+                channels: image(|spec| spec.channels),
                 input_len: input.len(),
             };
             state.model = Some(model);

@@ -18,6 +18,27 @@ use multiversion::target::target_cfg_f;
 
 use crate::data::PIXEL_SCALE;
 
+/// A stored input value of the first layer: a `u8` pixel (read as `p * PIXEL_SCALE`) or an
+/// `f32` feature already holding the model's value.
+pub trait InputValue: Copy + Send + Sync + 'static {
+    /// The value the model reads.
+    fn real(self) -> f32;
+}
+
+impl InputValue for u8 {
+    #[inline(always)]
+    fn real(self) -> f32 {
+        f32::from(self) * PIXEL_SCALE
+    }
+}
+
+impl InputValue for f32 {
+    #[inline(always)]
+    fn real(self) -> f32 {
+        self
+    }
+}
+
 /// Floats per 64-byte cache line; row strides are multiples of it.
 pub const LANES: usize = 16;
 
@@ -70,22 +91,25 @@ macro_rules! madd {
 /// 16 columns, then once with a generic width for what is left (only when `$width` is not
 /// a multiple of 16). The block sizes change how the work is cut, not the arithmetic.
 macro_rules! by_blocks {
-    ($width:expr, $kernel:ident, $generic:ident, ($($arg:expr),*)) => {{
+    ($width:expr, $kernel:ident, $generic:ident, ($($arg:expr),*)) => {
+        by_blocks!($width, $kernel::<>, $generic, ($($arg),*))
+    };
+    ($width:expr, $kernel:ident::<$($types:ty),*>, $generic:ident, ($($arg:expr),*)) => {{
         let width = $width;
         let widest = widest_block();
         let mut column = 0;
         while column < width {
             let left = width - column;
             column += if left >= 256 && widest >= 256 {
-                $kernel::<256>(column, $($arg),*)
+                $kernel::<$($types,)* 256>(column, $($arg),*)
             } else if left >= 128 && widest >= 128 {
-                $kernel::<128>(column, $($arg),*)
+                $kernel::<$($types,)* 128>(column, $($arg),*)
             } else if left >= 64 {
-                $kernel::<64>(column, $($arg),*)
+                $kernel::<$($types,)* 64>(column, $($arg),*)
             } else if left >= 32 {
-                $kernel::<32>(column, $($arg),*)
+                $kernel::<$($types,)* 32>(column, $($arg),*)
             } else if left >= 16 {
-                $kernel::<16>(column, $($arg),*)
+                $kernel::<$($types,)* 16>(column, $($arg),*)
             } else {
                 $generic(column, left, $($arg),*)
             };
@@ -105,30 +129,30 @@ fn widest_block() -> usize {
 /// One sample through the sparse first layer: `out = act(bias + Σ x_j W[j, :])` over the
 /// sample's non-zero pixels (`indices`, `values`), with `W` input-major of row stride
 /// `out.len()`. `act` is ReLU when `relu`, else the identity.
-pub fn sparse_forward(
+pub fn sparse_forward<V: InputValue>(
     out: &mut [f32],
     bias: &[f32],
     indices: &[u16],
-    values: &[u8],
+    values: &[V],
     weights: &[f32],
     relu: bool,
 ) {
     let stride = out.len();
     by_blocks!(
         stride,
-        forward_block,
+        forward_block::<V>,
         forward_columns,
         (out, bias, indices, values, weights, relu)
     );
 }
 
 #[multiversion(targets("x86_64+avx512f+avx512vl+fma", "x86_64+avx2+fma"))]
-fn forward_block<const B: usize>(
+fn forward_block<V: InputValue, const B: usize>(
     column: usize,
     out: &mut [f32],
     bias: &[f32],
     indices: &[u16],
-    values: &[u8],
+    values: &[V],
     weights: &[f32],
     relu: bool,
 ) -> usize {
@@ -136,7 +160,7 @@ fn forward_block<const B: usize>(
     let mut acc = [0.0f32; B];
     acc.copy_from_slice(&bias[column..column + B]);
     for (&j, &v) in indices.iter().zip(values) {
-        let x = f32::from(v) * PIXEL_SCALE;
+        let x = v.real();
         let start = j as usize * stride + column;
         let row: &[f32; B] = match weights
             .get(start..start + B)
@@ -162,13 +186,13 @@ fn forward_block<const B: usize>(
 
 #[allow(clippy::too_many_arguments)]
 #[multiversion(targets("x86_64+avx512f+avx512vl+fma", "x86_64+avx2+fma"))]
-fn forward_columns(
+fn forward_columns<V: InputValue>(
     column: usize,
     width: usize,
     out: &mut [f32],
     bias: &[f32],
     indices: &[u16],
-    values: &[u8],
+    values: &[V],
     weights: &[f32],
     relu: bool,
 ) -> usize {
@@ -176,7 +200,7 @@ fn forward_columns(
     let out = &mut out[column..column + width];
     out.copy_from_slice(&bias[column..column + width]);
     for (&j, &v) in indices.iter().zip(values) {
-        let x = f32::from(v) * PIXEL_SCALE;
+        let x = v.real();
         let row = &weights[j as usize * stride + column..][..width];
         for (o, &w) in out.iter_mut().zip(row) {
             *o = madd!(x, w, *o);
@@ -188,9 +212,9 @@ fn forward_columns(
     width
 }
 
-/// The batch samples whose pixel `j` is non-zero, in pieces: positions in the batch
-/// (ascending over all pieces) and pixel values.
-pub type Columns<'a> = [(&'a [u16], &'a [u8])];
+/// The batch samples whose input `j` is non-zero, in pieces: positions in the batch
+/// (ascending over all pieces) and the values the model reads ([`InputValue::real`]).
+pub type Columns<'a> = [(&'a [u16], &'a [f32])];
 
 /// One row of the sparse first layer's weight gradient: `out = Σ x_r delta[r, :]` over
 /// `columns`, `delta` with row stride `out.len()`.
@@ -214,8 +238,7 @@ fn gradient_block<const B: usize>(
     let stride = out.len();
     let mut acc = [0.0f32; B];
     for &(rows, values) in columns {
-        for (&r, &v) in rows.iter().zip(values) {
-            let x = f32::from(v) * PIXEL_SCALE;
+        for (&r, &x) in rows.iter().zip(values) {
             let start = r as usize * stride + column;
             let row: &[f32; B] = match delta.get(start..start + B).and_then(|r| r.try_into().ok()) {
                 Some(row) => row,
@@ -242,8 +265,7 @@ fn gradient_columns(
     let out = &mut out[column..column + width];
     out.fill(0.0);
     for &(rows, values) in columns {
-        for (&r, &v) in rows.iter().zip(values) {
-            let x = f32::from(v) * PIXEL_SCALE;
+        for (&r, &x) in rows.iter().zip(values) {
             let row = &delta[r as usize * stride + column..][..width];
             for (o, &d) in out.iter_mut().zip(row) {
                 *o = madd!(x, d, *o);
@@ -346,9 +368,23 @@ mod tests {
             let indices: Vec<u16> = (0..inputs as u16).filter(|_| next() % 3 == 0).collect();
             let values: Vec<u8> = indices.iter().map(|_| (next() % 255 + 1) as u8).collect();
             let want = reference_forward(&bias, &indices, &values, weights.as_slice());
+            let reals: Vec<f32> = values.iter().map(|&v| v.real()).collect();
+            // Features (f32 values) through the same kernel give the same sums.
+            let mut from_features = vec![f32::NAN; width];
+            sparse_forward(
+                &mut from_features,
+                &bias,
+                &indices,
+                &reals,
+                weights.as_slice(),
+                false,
+            );
             for relu in [false, true] {
                 let mut out = vec![f32::NAN; width];
                 sparse_forward(&mut out, &bias, &indices, &values, weights.as_slice(), relu);
+                if !relu {
+                    assert_eq!(out, from_features, "width {width}: u8 and f32 inputs");
+                }
                 for (got, want) in out.iter().zip(&want) {
                     let want = if relu { want.max(0.0) } else { *want };
                     assert!(
@@ -362,8 +398,8 @@ mod tests {
             let mut out = vec![f32::NAN; width];
             let half = indices.len() / 2;
             let columns = [
-                (&indices[..half], &values[..half]),
-                (&indices[half..], &values[half..]),
+                (&indices[..half], &reals[..half]),
+                (&indices[half..], &reals[half..]),
             ];
             sparse_gradient(&mut out, &columns, weights.as_slice());
             let zero = vec![0.0; width];

@@ -2,7 +2,9 @@
 //! products around it, ndarray for any further dense layers.
 //!
 //! MNIST pixels are about 81 % zeros, so the first layer never touches them: each dataset
-//! is kept once as compressed rows of `(pixel index, value)` pairs, the forward product
+//! is kept once as compressed rows of `(pixel index, value)` pairs (values stay `u8` for
+//! images; features arrive as the model's `f32` values and are kept the same way, their
+//! rare zeros skipped), the forward product
 //! adds one weight row per non-zero pixel (`h += x_j * W[j, :]`, W input-major), and the
 //! weight gradient `dW = Xᵀ·dH` sums `x_j * dH[r, :]` over the samples `r` of the batch
 //! whose pixel `j` is non-zero (the batch's compressed columns, built in step 1 below while

@@ -6,8 +6,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::epoch::Context;
-use super::kernels::{self, Aligned};
-use super::sparse::{BatchPart, SparseRows};
+use super::kernels::{self, Aligned, InputValue};
+use super::sparse::{BatchPart, SparseRows, Values};
 use super::threads::Backward;
 use super::CHUNK;
 use crate::network::optimizer::{self, Optimizer, StepScalars, ZeroGradient};
@@ -105,6 +105,28 @@ impl ShardParams {
         second_outputs: Option<usize>,
         hidden: &mut Aligned,
         out: &mut Vec<f32>,
+        part: Option<(&mut BatchPart, Range<usize>)>,
+    ) {
+        match &images.values {
+            Values::Pixels(values) => {
+                self.forward_values(images, values, samples, second_outputs, hidden, out, part)
+            }
+            Values::Features(values) => {
+                self.forward_values(images, values, samples, second_outputs, hidden, out, part)
+            }
+        }
+    }
+
+    /// [`forward`](Self::forward) with `images`' values of one kind.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_values<V: InputValue>(
+        &self,
+        images: &SparseRows,
+        values: &[V],
+        samples: Range<usize>,
+        second_outputs: Option<usize>,
+        hidden: &mut Aligned,
+        out: &mut Vec<f32>,
         mut part: Option<(&mut BatchPart, Range<usize>)>,
     ) {
         let (stride, width) = (self.stride, self.width);
@@ -128,7 +150,7 @@ impl ShardParams {
                 row,
                 bias,
                 indices,
-                &images.values[range],
+                &values[range],
                 weights,
                 second_outputs.is_some(),
             );
@@ -146,17 +168,14 @@ impl ShardParams {
             }
             let total = part.starts[pixels] as usize;
             part.rows.resize(total, 0);
-            part.values.resize(total, 0);
+            part.values.resize(total, 0.0);
             let mut next = part.starts.clone();
             for r in share {
                 let range = images.range(first + r);
-                for (&j, &v) in images.indices[range.clone()]
-                    .iter()
-                    .zip(&images.values[range])
-                {
+                for (&j, &v) in images.indices[range.clone()].iter().zip(&values[range]) {
                     let at = &mut next[j as usize];
                     part.rows[*at as usize] = r as u16;
-                    part.values[*at as usize] = v;
+                    part.values[*at as usize] = v.real();
                     *at += 1;
                 }
             }

@@ -10,17 +10,24 @@ use cudarc::driver::CudaSlice;
 use super::layout::Layout;
 use super::{missing_buffers, CudaBackend, GpuResult, EVAL_BATCH};
 use crate::backend::{not_ready, unknown_dataset, DatasetId};
-use crate::data::Dataset;
+use crate::data::{Dataset, Inputs};
 use crate::error::{Error, Result};
 use crate::network::Optimizer;
 use crate::network::Parameters;
 
 /// A dataset resident on the device.
 pub(super) struct DeviceDataset {
-    pub(super) images: CudaSlice<u8>,
+    pub(super) inputs: DeviceInputs,
     pub(super) labels: CudaSlice<u8>,
     pub(super) len: usize,
     pub(super) features: usize,
+}
+
+/// A dataset's inputs on the device: images stay bytes (scaled as they are gathered),
+/// features are already the model's values.
+pub(super) enum DeviceInputs {
+    Pixels(CudaSlice<u8>),
+    Features(CudaSlice<f32>),
 }
 
 /// Parameters, gradients and optimizer slots, all in the flat [`Layout`].
@@ -193,15 +200,27 @@ impl CudaBackend {
 
     /// Uploads a dataset's images and labels ([`Backend::load_dataset`](crate::backend::Backend::load_dataset)).
     pub(super) fn upload_dataset(&mut self, dataset: &Arc<Dataset>) -> Result<DatasetId> {
-        let features = dataset.pixels();
+        let features = dataset.width();
         let stream = &self.gpu.stream;
-        // Empty datasets still get a (one byte) allocation so that pointers stay valid.
-        let images = if dataset.images.is_empty() {
-            stream.alloc_zeros::<u8>(1)
-        } else {
-            stream.clone_htod(&dataset.images)
-        }
-        .gpu("uploading images")?;
+        // Empty datasets still get a (one element) allocation so that pointers stay valid.
+        let inputs = match &dataset.inputs {
+            Inputs::Pixels { images, .. } => DeviceInputs::Pixels(
+                if images.is_empty() {
+                    stream.alloc_zeros::<u8>(1)
+                } else {
+                    stream.clone_htod(images)
+                }
+                .gpu("uploading images")?,
+            ),
+            Inputs::Features { values, .. } => DeviceInputs::Features(
+                if values.is_empty() {
+                    stream.alloc_zeros::<f32>(1)
+                } else {
+                    stream.clone_htod(values)
+                }
+                .gpu("uploading features")?,
+            ),
+        };
         let labels = if dataset.labels.is_empty() {
             stream.alloc_zeros::<u8>(1)
         } else {
@@ -209,7 +228,7 @@ impl CudaBackend {
         }
         .gpu("uploading labels")?;
         self.datasets.push(DeviceDataset {
-            images,
+            inputs,
             labels,
             len: dataset.len(),
             features,

@@ -33,8 +33,9 @@ pub const SOURCES: [(&str, &str); 4] = [
 ];
 
 /// Every `extern "C"` kernel the backend loads from the program.
-pub const KERNEL_NAMES: [&str; 10] = [
+pub const KERNEL_NAMES: [&str; 11] = [
     "gather_batch",
+    "gather_features",
     "bias_activation",
     "relu_bias_grad",
     "softmax_cross_entropy",

@@ -12,6 +12,7 @@ use crate::error::Result;
 /// The loaded kernels (their names are [`kernels::KERNEL_NAMES`]).
 pub(super) struct Functions {
     pub(super) gather_batch: CudaFunction,
+    pub(super) gather_features: CudaFunction,
     pub(super) bias_activation: CudaFunction,
     pub(super) relu_bias_grad: CudaFunction,
     pub(super) softmax_cross_entropy: CudaFunction,
@@ -32,6 +33,7 @@ pub(super) fn load(ctx: &Arc<CudaContext>, image: Image) -> Result<Functions> {
     };
     Ok(Functions {
         gather_batch: load("gather_batch")?,
+        gather_features: load("gather_features")?,
         bias_activation: load("bias_activation")?,
         relu_bias_grad: load("relu_bias_grad")?,
         softmax_cross_entropy: load("softmax_cross_entropy")?,

@@ -4,6 +4,7 @@
 
 use cudarc::driver::{sys as driver_sys, CudaGraph, LaunchConfig, PushKernelArg};
 
+use super::buffers::DeviceInputs;
 use super::device::{step_failed, Step};
 use super::gemm::{matmul, MatmulShape};
 use super::{
@@ -91,24 +92,40 @@ impl CudaBackend {
                 Pass::Evaluate => &control.identity,
             };
             let scale = PIXEL_SCALE;
-            let mut launch = stream.launch_builder(&f.gather_batch);
-            launch
-                .arg(&data.images)
-                .arg(&data.labels)
-                .arg(order)
-                .arg(&control.cursor)
-                .arg(&stride_u32)
-                .arg(&rows_u32)
-                .arg(&features)
-                .arg(&scale)
-                .arg(&mut act.x)
-                .arg(&mut act.y);
+            let mut launch = match &data.inputs {
+                DeviceInputs::Pixels(images) => {
+                    let mut launch = stream.launch_builder(&f.gather_batch);
+                    launch
+                        .arg(images)
+                        .arg(&data.labels)
+                        .arg(order)
+                        .arg(&control.cursor)
+                        .arg(&stride_u32)
+                        .arg(&rows_u32)
+                        .arg(&features)
+                        .arg(&scale);
+                    launch
+                }
+                DeviceInputs::Features(values) => {
+                    let mut launch = stream.launch_builder(&f.gather_features);
+                    launch
+                        .arg(values)
+                        .arg(&data.labels)
+                        .arg(order)
+                        .arg(&control.cursor)
+                        .arg(&stride_u32)
+                        .arg(&rows_u32)
+                        .arg(&features);
+                    launch
+                }
+            };
+            launch.arg(&mut act.x).arg(&mut act.y);
             let config = LaunchConfig {
                 grid_dim: (rows_u32, features.div_ceil(THREADS), 1),
                 block_dim: (THREADS, 1, 1),
                 shared_mem_bytes: 0,
             };
-            // SAFETY: the arguments match gather_batch's signature; `order` holds at least
+            // SAFETY: the arguments match gather_batch's (or gather_features') signature; `order` holds at least
             // (cursor + 1) * stride entries for every batch of the pass (checked by the
             // caller), and x / y hold `rows` rows.
             unsafe { launch.launch(config) }.gpu("gather_batch")?;
