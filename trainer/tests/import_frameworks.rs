@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use trainer::data::{idx, Dataset};
+use trainer::data::{idx, Dataset, InputTransform, Inputs};
 use trainer::export::Predictor;
 use trainer::import::{self, Imported, Output};
-use trainer::ExportOptions;
+use trainer::{Device, ExportOptions};
 
 /// How far an f32 blob's probability may be from the framework's.
 const F32_TOLERANCE: f32 = 1e-5;
@@ -62,8 +62,11 @@ fn argmax(values: &[f32]) -> usize {
 fn run_blob(blob: &[u8], data: &Dataset) -> Vec<Vec<f32>> {
     let mut predictor = Predictor::new(blob).expect("blob loads");
     let mut out = Vec::new();
+    let Inputs::Pixels { images, .. } = &data.inputs else {
+        panic!("the fixtures are images");
+    };
     predictor
-        .predict_many(&data.images, |_, p| out.push(p.probabilities.to_vec()))
+        .predict_many(images, |_, p| out.push(p.probabilities.to_vec()))
         .expect("predicts");
     out
 }
@@ -83,9 +86,15 @@ fn check_against_framework(imported: &Imported, probabilities: &str) {
     let data = test_images();
     let expected = framework_probabilities(probabilities);
     assert_eq!(expected.len(), data.len());
+    // The trainer's own model type, exported as the trainer exports its models.
+    let input = imported.default_input(Some(&data));
+    assert_eq!(input, InputTransform::pixels(28, 28));
     let blobs = imported
-        .blobs(&data.input_spec(), &data, ExportOptions::default())
-        .expect("converts");
+        .clone()
+        .into_model(input, Device::Cpu)
+        .expect("a model")
+        .export(&data, &ExportOptions::default())
+        .expect("exports");
 
     let f32_probabilities = run_blob(&blobs.f32, &data);
     let mut worst = 0.0f32;

@@ -75,7 +75,8 @@ pub fn check_imported(imported: &Imported) {
     };
     // The runtime may still refuse the values (weights whose sums could overflow f32):
     // an error from its validation, which `trainer convert` reports as such.
-    if let Err(error) = trainer::export::encode_f32(&input, &imported.parameters) {
+    let head = trainer::export::BlobHead::unnamed(tinymlp::Input::Pixels(input));
+    if let Err(error) = trainer::export::encode_f32(&head, &imported.parameters) {
         assert!(matches!(error, trainer::Error::Runtime(_)), "{error}");
     }
 }

@@ -17,11 +17,13 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::data::Dataset;
+use crate::backend::Device;
+use crate::data::{Dataset, InputTransform, Inputs};
 use crate::error::{Error, Result};
-use crate::export::{calibrate, encode_f32, encode_int8, quantize, Blobs, ExportOptions};
 use crate::network::Parameters;
+use crate::training::Model;
 
+pub mod convert;
 pub mod onnx;
 pub mod state_dict;
 
@@ -137,21 +139,35 @@ impl Imported {
         table
     }
 
-    /// The model's f32 and int8 blobs for inputs described by `input`, quantized as the
-    /// trainer quantizes its own models ([`Model::export`](crate::Model::export)'s code):
-    /// the int8 activation ranges calibrated on `calibration`'s first samples.
-    pub fn blobs(
-        &self,
-        input: &tinymlp::InputSpec,
-        calibration: &Dataset,
-        options: ExportOptions,
-    ) -> Result<Blobs> {
-        let ranges = calibrate(&self.parameters, calibration, options.calibration);
-        let layers = quantize(&self.parameters, input, &ranges)?;
-        Ok(Blobs {
-            int8: encode_int8(input, &layers)?,
-            f32: encode_f32(input, &self.parameters)?,
-        })
+    /// The trainer's model of these parameters, reading its input with `input`: export
+    /// ([`Model::export`]: the f32 and int8 blobs, quantized as the trainer's own models
+    /// are), evaluate and predict work on it as on a trained one.
+    pub fn into_model(self, input: InputTransform, device: Device) -> Result<Model> {
+        Model::from_parameters(self.parameters, input, device)
+    }
+
+    /// The input transform that fits the common case: `u8` pixels divided by 255 for a
+    /// model whose declared input is a one-channel image (PyTorch's `(1, 28, 28)`) or, for
+    /// a flat input, when `data` holds images of the model's width; raw f32 features
+    /// otherwise (offsets 0, scales 1: the values as they are).
+    pub fn default_input(&self, data: Option<&Dataset>) -> InputTransform {
+        let width = self.parameters.sizes()[0];
+        if let Some((rows, cols, 1)) = self.image_shape() {
+            return InputTransform::pixels(rows, cols);
+        }
+        if let Some(Dataset {
+            inputs: Inputs::Pixels { rows, cols, .. },
+            ..
+        }) = data
+        {
+            if rows * cols == width {
+                return InputTransform::pixels(*rows, *cols);
+            }
+        }
+        InputTransform::Features {
+            offsets: vec![0.0; width],
+            scales: vec![1.0; width],
+        }
     }
 
     /// `(height, width, channels)` when the declared input is an image: two or three
