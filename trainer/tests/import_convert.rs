@@ -197,3 +197,49 @@ fn bad_options_are_refused_with_their_reason() {
          and the model takes 4)"
     );
 }
+
+/// The BENCHMARKS.md figures: the full MNIST models of both frameworks
+/// (`bench/frameworks/export_models.py --hidden 512 --epochs 5 --samples 10000 --out DIR`)
+/// converted, calibrated on MNIST's training images and tested on its 10,000 test images
+/// against the frameworks' own probabilities. Run with
+/// `TINYMLP_FRAMEWORK_MODELS=DIR TINYMLP_MNIST=data/mnist cargo test --release -p trainer
+/// --test import_convert -- --ignored --nocapture`.
+#[test]
+#[ignore = "needs the full framework models and MNIST"]
+fn full_framework_models_on_mnist() {
+    let dir = PathBuf::from(std::env::var("TINYMLP_FRAMEWORK_MODELS").expect("the models' folder"));
+    let mnist = PathBuf::from(std::env::var("TINYMLP_MNIST").unwrap_or("data/mnist".into()));
+    let path = |p: &Path| p.display().to_string();
+    let (images, labels) = (
+        path(&mnist.join("t10k-images-idx3-ubyte")),
+        path(&mnist.join("t10k-labels-idx1-ubyte")),
+    );
+    for (model, reference, int8) in [
+        ("torch.onnx", "torch.probs.f32", false),
+        ("torch.onnx", "torch.probs.f32", true),
+        ("keras.onnx", "keras.probs.f32", true),
+        ("torch.safetensors", "torch.probs.f32", true),
+    ] {
+        let out = out_path(&format!("full-{model}-{int8}.tmlp"));
+        let mut arguments = vec![
+            path(&dir.join(model)),
+            "--out".into(),
+            path(&out),
+            "--test".into(),
+            images.clone(),
+            "--test-labels".into(),
+            labels.clone(),
+            "--reference".into(),
+            path(&dir.join(reference)),
+            "--data-dir".into(),
+            path(&mnist),
+        ];
+        if int8 {
+            arguments.push("--int8".into());
+        }
+        let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        let args = parse(&arguments);
+        let conversion = convert(&args).expect("converts");
+        println!("{}", report(&args, &conversion));
+    }
+}

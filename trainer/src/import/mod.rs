@@ -3,9 +3,9 @@
 //! the trainer's own models.
 //!
 //! Two readers:
-//! - [`onnx`]: an ONNX file, the format both frameworks export to. Supported: MLP graphs
+//! - [`onnx()`]: an ONNX file, the format both frameworks export to. Supported: MLP graphs
 //!   ([`SUPPORTED_ONNX`]); anything else is an error that names the node, its op and why.
-//! - [`safetensors`]: a PyTorch `state_dict` saved with the safetensors library
+//! - [`safetensors()`]: a PyTorch `state_dict` saved with the safetensors library
 //!   ([`SUPPORTED_SAFETENSORS`]).
 //!
 //! ```no_run

@@ -1,6 +1,6 @@
 //! The ONNX reader: the protobuf decoded by prost with the official `onnx.proto` (the
 //! generated code is [`proto`]), then the graph walked from its one input to its one output
-//! as a chain of the ops an MLP is made of ([`SUPPORTED_ONNX`](super::SUPPORTED_ONNX)).
+//! as a chain of the ops an MLP is made of ([`super::SUPPORTED_ONNX`]).
 //!
 //! Memory stays bounded by the file's size: prost allocates only for values present in the
 //! bytes, and a tensor's claimed dimensions are checked against the values it holds before
