@@ -9,6 +9,8 @@ What it writes into --out:
                       torch.onnx.export (the TorchScript exporter, dynamo=False) from a
                       (1, 1, 28, 28) input: Flatten + Gemm nodes, logits out (the model of
                       the usual CrossEntropyLoss training has no softmax)
+  torch-dynamo.onnx   the same model exported by torch.onnx.export's default (dynamo) exporter:
+  torch-dynamo.onnx.data  Reshape + Gemm nodes, the weights in the external file beside it
   torch.safetensors   the same model's state_dict (keys 1.weight, 1.bias, 3.weight, 3.bias:
                       nn.Linear weights are (out, in))
   keras.onnx          Keras 3 Sequential(Input(784), Dense relu, Dense softmax), exported by
@@ -28,7 +30,9 @@ Both models read pixels / 255, as bench/'s baselines do. Usage, from the reposit
   bench-venv/bin/python bench/frameworks/export_models.py --hidden 512 --epochs 5 \
       --samples 10000 --out out/frameworks
 
-Needs torch, keras (TensorFlow backend), tf2onnx, onnx, safetensors and numpy.
+Needs torch, onnxscript (torch's dynamo exporter), keras (TensorFlow backend), tf2onnx, onnx,
+safetensors and numpy (the versions measured: torch 2.15, keras 3.15.1, tensorflow 2.21,
+tf2onnx 1.17.0, onnxscript 0.7.2, onnx 1.23.2).
 """
 
 import argparse
@@ -94,6 +98,19 @@ def torch_model(args, train, test):
         output_names=["logits"],
         dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
         dynamo=False,
+    )
+    # What a user calling torch.onnx.export with its defaults gets (torch >= 2.9): the
+    # dynamo exporter, weights in an external `.onnx.data` file.
+    for stale in ("torch-dynamo.onnx", "torch-dynamo.onnx.data"):
+        if os.path.exists(os.path.join(args.out, stale)):
+            os.remove(os.path.join(args.out, stale))
+    torch.onnx.export(
+        model,
+        (torch.zeros(1, 1, 28, 28),),
+        os.path.join(args.out, "torch-dynamo.onnx"),
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
     )
     save_file(
         {k: v.contiguous() for k, v in model.state_dict().items()},

@@ -140,6 +140,18 @@ fn pytorch_onnx_flatten_gemm_logits_matches_pytorch() {
 }
 
 #[test]
+fn pytorch_default_exporter_reshape_gemm_external_weights_matches_pytorch() {
+    let imported = import::onnx(fixture("torch-dynamo.onnx")).expect("reads");
+    assert_eq!(imported.parameters.sizes(), [784, 32, 10]);
+    assert_eq!(imported.output, Output::Logits);
+    assert_eq!(imported.input_shape, [1, 28, 28]);
+    assert_eq!(imported.layer_names, ["node_linear", "node_linear_1"]);
+    let torchscript = import::onnx(fixture("torch.onnx")).expect("reads");
+    assert_eq!(imported.parameters, torchscript.parameters);
+    check_against_framework(&imported, "torch.probs.f32");
+}
+
+#[test]
 fn keras_onnx_matmul_add_softmax_matches_keras() {
     let imported = import::onnx(fixture("keras.onnx")).expect("reads");
     assert_eq!(imported.parameters.sizes(), [784, 32, 10]);

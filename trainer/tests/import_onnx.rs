@@ -595,14 +595,98 @@ fn more_than_eight_layers_are_refused() {
 }
 
 #[test]
-fn external_data_is_refused() {
+fn external_data_is_refused_from_bytes_alone() {
     let mut graph = mlp();
     initializer(&mut graph, "W1").data_location =
         Some(proto::tensor_proto::DataLocation::External as i32);
     assert_refused(
         graph,
         "node \"fc1\" (MatMul): its weights \"W1\" keeps its values in an external file, \
-         which is not supported (save the model with its weights inside the .onnx file)",
+         which only a model read from its file can load (import::onnx(path), trainer convert)",
+    );
+}
+
+/// The mlp graph with W1's values in `weights.bin` beside `model.onnx` in a folder of its
+/// own, `W1`'s external data entries given.
+fn with_external_w1(
+    folder: &str,
+    entries: &[(&str, &str)],
+    file: &[u8],
+) -> trainer::Result<trainer::import::Imported> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("import_onnx")
+        .join(folder);
+    std::fs::create_dir_all(&dir).expect("temp folder");
+    std::fs::write(dir.join("weights.bin"), file).expect("writes");
+    let mut graph = mlp();
+    let w1 = initializer(&mut graph, "W1");
+    w1.float_data.clear();
+    w1.data_location = Some(proto::tensor_proto::DataLocation::External as i32);
+    w1.external_data = entries
+        .iter()
+        .map(|(k, v)| proto::StringStringEntryProto {
+            key: Some(k.to_string()),
+            value: Some(v.to_string()),
+        })
+        .collect();
+    let model = dir.join("model.onnx");
+    std::fs::write(&model, graph.bytes()).expect("writes");
+    trainer::import::onnx(&model)
+}
+
+#[test]
+fn external_data_beside_the_model_is_read() {
+    let mut file = vec![0xee; 16];
+    file.extend(W1.iter().flat_map(|v| v.to_le_bytes()));
+    let imported = with_external_w1(
+        "beside",
+        &[
+            ("location", "weights.bin"),
+            ("offset", "16"),
+            ("length", "48"),
+        ],
+        &file,
+    )
+    .expect("reads");
+    assert_eq!(imported.parameters, expected_parameters());
+}
+
+#[test]
+fn external_data_outside_the_models_folder_or_file_is_refused() {
+    let file: Vec<u8> = W1.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let error = |folder: &str, entries: &[(&str, &str)]| {
+        let error = with_external_w1(folder, entries, &file)
+            .expect_err("refused")
+            .to_string();
+        // After the model's path: the reason.
+        error.split_once(": ").expect("path first").1.to_owned()
+    };
+    assert_eq!(
+        error("escape", &[("location", "../weights.bin")]),
+        "initializer \"W1\": external data location \"../weights.bin\" is not a file name in \
+         the model's folder"
+    );
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("import_onnx/past-end/weights.bin");
+    assert_eq!(
+        error(
+            "past-end",
+            &[
+                ("location", "weights.bin"),
+                ("offset", "8"),
+                ("length", "48")
+            ]
+        ),
+        format!(
+            "initializer \"W1\": external data at 8..+48 lies outside {} (48 bytes)",
+            folder.display()
+        )
+    );
+    assert_eq!(
+        error(
+            "not-a-number",
+            &[("location", "weights.bin"), ("offset", "-1")]
+        ),
+        "initializer \"W1\": external data offset \"-1\" is not a number"
     );
 }
 

@@ -196,11 +196,10 @@ fn thousands(n: usize) -> String {
     out
 }
 
-/// Reads an ONNX model file (see [`SUPPORTED_ONNX`]).
+/// Reads an ONNX model file (see [`SUPPORTED_ONNX`]), with the weights it keeps in an
+/// external file beside it (`model.onnx.data`, as PyTorch's exporter writes them).
 pub fn onnx(path: impl AsRef<Path>) -> Result<Imported> {
-    let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    onnx::parse(path, &bytes)
+    onnx::read(path.as_ref())
 }
 
 /// Reads a PyTorch `state_dict` saved as safetensors (see [`SUPPORTED_SAFETENSORS`]);

@@ -15,6 +15,8 @@ use super::{check_layer_size, transpose, Imported, Output, MAX_LAYERS, SUPPORTED
 use crate::error::{Error, Result};
 use crate::network::{DenseParams, Parameters};
 
+pub mod external;
+/// The types prost generated from the official `onnx.proto` (beside it; see its header).
 #[allow(missing_docs, clippy::all, clippy::pedantic, rustdoc::all)]
 pub mod proto;
 pub mod tensor;
@@ -23,14 +25,36 @@ use proto::attribute_proto::AttributeType;
 use proto::{type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
 use tensor::FloatTensor;
 
-/// Reads an ONNX model from its bytes; `path` names the file in errors.
+/// Reads an ONNX model from its bytes; `path` names the file in errors. Tensors kept in
+/// an external file are refused: [`read`] loads them.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Imported> {
+    walk(path, &decode(path, bytes)?)
+}
+
+/// Reads the ONNX model file at `path`, with the tensors it keeps in external files beside
+/// it (see [`external`]).
+pub fn read(path: &Path) -> Result<Imported> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut model = decode(path, &bytes)?;
+    external::load(path, &mut model).map_err(|reason| Error::BadData {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    walk(path, &model)
+}
+
+fn decode(path: &Path, bytes: &[u8]) -> Result<ModelProto> {
+    ModelProto::decode(bytes).map_err(|e| Error::BadData {
+        path: path.to_path_buf(),
+        reason: format!("not an ONNX model (protobuf: {e})"),
+    })
+}
+
+fn walk(path: &Path, model: &ModelProto) -> Result<Imported> {
     let bad = |reason: String| Error::BadData {
         path: path.to_path_buf(),
         reason,
     };
-    let model =
-        ModelProto::decode(bytes).map_err(|e| bad(format!("not an ONNX model (protobuf: {e})")))?;
     let graph = model
         .graph
         .as_ref()

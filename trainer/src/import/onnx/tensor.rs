@@ -32,9 +32,11 @@ fn dims_and_count(tensor: &TensorProto) -> Result<(Vec<usize>, usize), String> {
         dims.push(d);
     }
     if tensor.data_location == Some(DataLocation::External as i32) {
+        // import::onnx(path) loads external data before the walk; from bytes alone there
+        // is no file to read it from.
         return Err(
-            "keeps its values in an external file, which is not supported (save \
-                    the model with its weights inside the .onnx file)"
+            "keeps its values in an external file, which only a model read from \
+                    its file can load (import::onnx(path), trainer convert)"
                 .into(),
         );
     }
