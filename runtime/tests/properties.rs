@@ -6,13 +6,17 @@
 //! - the int8 forward pass against a straightforward integer reference written here from
 //!   `FORMAT.md`, bit for bit;
 //! - the int8 forward pass against the float model it was quantized from, within the bound
-//!   quantization error allows (derived at [`int8_error_bound`]).
+//!   quantization error allows (derived at [`int8_error_bound`]);
+//! - feature models (format version 3): the f32 pass on raw features against the
+//!   standardization written out here followed by the f64 reference, within the same bound;
+//!   the int8 pass against the quantization of the features written out here from
+//!   `FORMAT.md` followed by the integer reference, bit for bit.
 
 mod common;
 
 use common::{
-    f32_bytes, i32_bytes, i8_bytes, random_float_model, FloatModel, OwnedLayer, OwnedModel,
-    OwnedParams, OwnedRequantization, Random,
+    f32_bytes, i32_bytes, i8_bytes, random_float_model, row_input, FloatModel, OwnedFeatures,
+    OwnedLayer, OwnedModel, OwnedParams, OwnedRequantization, Random,
 };
 use proptest::prelude::*;
 use tinymlp::{
@@ -553,9 +557,14 @@ fn gamma(n: usize) -> f64 {
 /// rounding per pixel), then per layer `Σ_j e_j·|w_jk| + γ_{n+1}·(Σ_j |x̃_j·w_jk| + |b_k|)`
 /// with `|x̃_j| ≤ |x_j| + e_j`; ReLU does not increase errors.
 fn f32_error_bound(model: &FloatModel, pixels: &[u8]) -> Vec<f64> {
-    let mut x = model.real_input(pixels);
-    let mut e: Vec<f64> = x.iter().map(|v| v.abs() * F32_UNIT_ROUNDOFF).collect();
-    let exact = model.forward_f64(pixels);
+    let x = model.real_input(pixels);
+    let e: Vec<f64> = x.iter().map(|v| v.abs() * F32_UNIT_ROUNDOFF).collect();
+    f32_error_bound_from(model, x, e)
+}
+
+/// [`f32_error_bound`] from the first layer's input values `x`, each off by at most `e`.
+fn f32_error_bound_from(model: &FloatModel, mut x: Vec<f64>, mut e: Vec<f64>) -> Vec<f64> {
+    let exact = model.forward_f64_from(x.clone());
     for (layer, y) in model.layers.iter().zip(exact) {
         let mut next_e = Vec::with_capacity(layer.outputs);
         for k in 0..layer.outputs {
@@ -662,7 +671,14 @@ fn le_f32(bytes: &[u8]) -> Vec<f32> {
 /// The int8 forward pass as FORMAT.md states it: returns the last layer's int32 sums and
 /// its logits `sum · input_scale · weight_scale[k]` (in f32, as the runtime computes them).
 fn reference_int8_forward(model: &OwnedModel, pixels: &[u8]) -> (Vec<i32>, Vec<f32>) {
-    let mut activations: Vec<i64> = pixels.iter().map(|&p| i64::from(p)).collect();
+    reference_int8_forward_from(model, pixels.iter().map(|&p| i64::from(p)).collect())
+}
+
+/// [`reference_int8_forward`] from the first layer's raw integer inputs.
+fn reference_int8_forward_from(
+    model: &OwnedModel,
+    mut activations: Vec<i64>,
+) -> (Vec<i32>, Vec<f32>) {
     let last = model.layers.len() - 1;
     for (index, layer) in model.layers.iter().enumerate() {
         let OwnedParams::Int8 {
@@ -974,4 +990,146 @@ fn requantization_table() {
             "runtime {x} {m} {s}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Feature models (format version 3).
+
+/// Random raw features for a feature model of `count` features: per feature an offset and
+/// a scale of its own order of magnitude (from 10^-3 to 10^3, so that features differ by
+/// orders of magnitude), and four inputs around the offsets, some far outside the range.
+fn features(count: usize, seed: u64) -> (OwnedFeatures, Vec<f32>, Vec<f32>, Vec<Vec<f32>>) {
+    let mut rng = Random::new(seed);
+    let mut unit = move || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let (mut offsets, mut scales) = (Vec::new(), Vec::new());
+    for _ in 0..count {
+        let magnitude = 10f64.powi((unit() * 7.0) as i32 - 3);
+        offsets.push(((unit() - 0.5) * 4.0 * magnitude) as f32);
+        scales.push((1.0 / (magnitude * (0.5 + unit()))) as f32);
+    }
+    let inputs = (0..4)
+        .map(|i| {
+            (0..count)
+                .map(|j| {
+                    let spread = if i == 3 { 100.0 } else { 3.0 };
+                    let deviation = 1.0 / f64::from(scales[j]);
+                    (f64::from(offsets[j]) + (unit() - 0.5) * 2.0 * spread * deviation) as f32
+                })
+                .collect()
+        })
+        .collect();
+    let spec = OwnedFeatures::new(&offsets, &scales);
+    (spec, offsets, scales, inputs)
+}
+
+/// The standardized features as `FORMAT.md` §3 defines them: `(raw − offset) · scale` in
+/// f32, one rounding per operation.
+fn standardize(raw: &[f32], offsets: &[f32], scales: &[f32]) -> Vec<f32> {
+    raw.iter()
+        .zip(offsets.iter().zip(scales))
+        .map(|(&r, (&o, &s))| (r - o) * s)
+        .collect()
+}
+
+/// The int8 features as `FORMAT.md` §3 defines them: the f32 quotient by the input scale,
+/// rounded half away from zero, plus the zero point, clamped (in integers).
+fn quantize_features(standardized: &[f32], input: Quantization) -> Vec<i64> {
+    standardized
+        .iter()
+        .map(|&x| {
+            let quotient = x / input.scale; // f32 division
+            let rounded = f64::from(quotient).round(); // half away from zero, exact
+            (rounded + f64::from(input.zero_point)).clamp(-128.0, 127.0) as i64
+        })
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn f32_feature_forward_pass_matches_standardize_then_f64_reference(
+        widths in proptest::collection::vec(1usize..=10, 1..=3),
+        count in 1usize..=10,
+        seed in any::<u64>(),
+    ) {
+        let model = random_float_model(row_input(count as u16), &widths, seed);
+        let (spec, offsets, scales, inputs) = features(count, seed ^ 0x5eed);
+        let mut owned = model.to_f32();
+        owned.features = Some(spec);
+        let blob = owned.encode();
+        let loaded = Model::from_bytes(&blob).unwrap();
+        for raw in &inputs {
+            let x: Vec<f64> = standardize(raw, &offsets, &scales).into_iter().map(f64::from).collect();
+            let exact = model.forward_f64_from(x.clone()).pop().unwrap();
+            let bound = f32_error_bound_from(&model, x, vec![0.0; count]);
+            let mut scratch = F32Scratch::<10, 10>::new();
+            let prediction = loaded.predict_features(raw, &mut scratch).unwrap();
+            let RawOutputs::F32(logits) = prediction.raw else { panic!("f32 model") };
+            for k in 0..exact.len() {
+                let error = (f64::from(logits[k]) - exact[k]).abs();
+                prop_assert!(error <= bound[k], "logit {}: {} vs {} (bound {})", k, logits[k], exact[k], bound[k]);
+            }
+            assert_class_agrees(prediction.class, &exact, &bound);
+        }
+    }
+
+    #[test]
+    fn int8_feature_forward_pass_matches_quantize_then_integer_reference(
+        (model, _) in raw_int8_model(),
+        zero_point in -128i32..=127,
+        input_scale in prop_oneof![Just(0.03125f32), 1e-3f32..0.5],
+        seed in any::<u64>(),
+    ) {
+        let mut model = model;
+        let count = model.layers[0].inputs as usize;
+        let (spec, offsets, scales, inputs) = features(count, seed);
+        model.features = Some(spec);
+        let input = Quantization { scale: input_scale, zero_point };
+        *model.int8_mut(0).input = input;
+        let blob = model.encode();
+        let loaded = Model::from_bytes(&blob).unwrap();
+        for raw in &inputs {
+            let q = quantize_features(&standardize(raw, &offsets, &scales), input);
+            let (expected_sums, logits) = reference_int8_forward_from(&model, q);
+            // Up to 36 features (the random models' inputs) are quantized into the scratch.
+            let mut scratch = Int8Scratch::<36, 10>::new();
+            let prediction = loaded.predict_features(raw, &mut scratch).unwrap();
+            prop_assert_eq!(prediction.raw, RawOutputs::Int32(&expected_sums));
+            prop_assert_eq!(prediction.class, argmax(&logits));
+            // Summing three hidden outputs at a time changes no bit.
+            let mut blocked = Int8Scratch::<36, 10, 3>::new();
+            let in_blocks = loaded.predict_features(raw, &mut blocked).unwrap();
+            prop_assert_eq!(in_blocks.raw, RawOutputs::Int32(&expected_sums));
+        }
+    }
+}
+
+#[test]
+fn feature_quantization_rounds_half_away_from_zero_and_clamps() {
+    let input = Quantization {
+        scale: 0.5,
+        zero_point: 3,
+    };
+    // x / 0.5: 0.5, -0.5, 1.5, -1.5 → 1, -1, 2, -2 (half away from zero), plus 3; then
+    // the clamps (124 + 3 = 127 fits, 125 + 3 does not).
+    let standardized = [0.25, -0.25, 0.75, -0.75, 1e30, -1e30, 62.0, 62.5];
+    let expected = [4, 2, 5, 1, 127, -128, 127, 127];
+    assert_eq!(quantize_features(&standardized, input), expected);
+    // The runtime agrees, through a one-layer model whose sums are its inputs.
+    let mut model = common::tiny_features_int8_model();
+    model.layers.remove(0);
+    let count = standardized.len();
+    model.features = Some(OwnedFeatures::new(&vec![0.0; count], &vec![1.0; count]));
+    model.layers[0].inputs = count as u32;
+    let identity: Vec<i8> = (0..count * 2).map(|i| i8::from(i % 2 == 0)).collect();
+    *model.int8_mut(0).input = input;
+    *model.int8_mut(0).weights = i8_bytes(&identity);
+    *model.int8_mut(0).bias = i32_bytes(&[0, 0]);
+    let blob = model.encode();
+    let loaded = Model::from_bytes(&blob).unwrap();
+    let mut scratch = Int8Scratch::<8, 2>::new();
+    let prediction = loaded
+        .predict_features(&standardized, &mut scratch)
+        .unwrap();
+    let sum = expected.iter().sum::<i64>() as i32;
+    assert_eq!(prediction.raw, RawOutputs::Int32(&[sum, 0]));
 }

@@ -469,6 +469,108 @@ test_device!(
     fit_learns_a_synthetic_problem_cuda
 );
 
+/// Features holding the values the model reads of `data`'s pixels (`p / 255`).
+fn as_features(data: &Dataset) -> Dataset {
+    let values = (0..data.len())
+        .flat_map(|i| trainer::data::InputTransform::pixels(SIDE, SIDE).sample(data, i))
+        .collect();
+    let columns = (0..data.width()).map(|j| j.to_string()).collect();
+    Dataset::from_features(values, columns, data.labels.clone(), data.classes).expect("features")
+}
+
+fn features_train_like_the_same_values_as_pixels(mut backend: Box<dyn Backend>) {
+    // The f32 upload path against the u8 one: the same values, the same training. The
+    // CPU backend gives the same bits; every backend stays within the tolerance.
+    let pixels = Arc::new(prototype_dataset(600, 51));
+    let features = Arc::new(as_features(&pixels));
+    let start = random_parameters(&[PIXELS, 32, CLASSES], 52);
+    let mut trained = Vec::new();
+    for data in [&pixels, &features] {
+        let id = backend.load_dataset(data).expect("load");
+        backend
+            .set_parameters(&start, &Optimizer::default())
+            .expect("set");
+        let mut order: Vec<u32> = (0..data.len() as u32).collect();
+        let mut rng = Rng::new(53);
+        for number in 1..=3 {
+            rng.shuffle(&mut order);
+            epoch(backend.as_mut(), id, &order, 32, number);
+        }
+        let evaluation = backend.evaluate(id).expect("evaluate");
+        trained.push((backend.parameters().expect("parameters"), evaluation));
+    }
+    let (from_pixels, pixel_figures) = &trained[0];
+    let (from_features, feature_figures) = &trained[1];
+    assert_parameters_close(from_features, from_pixels, "features vs pixels");
+    assert_eq!(pixel_figures.predictions, feature_figures.predictions);
+    eprintln!(
+        "{}: features and pixels train to {} parameters",
+        backend.device_name(),
+        if from_features == from_pixels {
+            "the same"
+        } else {
+            "close"
+        }
+    );
+    if backend.device_name().starts_with("cpu") {
+        assert_eq!(from_features, from_pixels);
+    }
+}
+test_device!(
+    features_train_like_the_same_values_as_pixels,
+    features_train_like_the_same_values_as_pixels_cpu,
+    features_train_like_the_same_values_as_pixels_cuda
+);
+
+fn standardized_features_of_very_different_ranges_fit(backend: Box<dyn Backend>) {
+    // Through the Keras-like API on this backend: one feature in thousandths, one in
+    // thousands, one of noise in millions; the model standardizes them on the training set.
+    let sample = |rng: &mut Rng| -> ([f32; 3], u8) {
+        loop {
+            let (tiny, huge) = (rng.uniform(-1e-3, 1e-3), rng.uniform(0.0, 1e4));
+            if tiny.abs() > 1e-4 && (huge - 5e3).abs() > 500.0 {
+                let class = u8::from(tiny > 0.0) * 2 + u8::from(huge > 5e3);
+                return ([tiny, huge, rng.uniform(-3e6, 3e6)], class);
+            }
+        }
+    };
+    let set = |count: usize, seed: u64| {
+        let mut rng = Rng::new(seed);
+        let rows: Vec<([f32; 3], u8)> = (0..count).map(|_| sample(&mut rng)).collect();
+        let columns = ["tiny", "huge", "noise"].map(String::from).to_vec();
+        let values = rows.iter().flat_map(|(f, _)| *f).collect();
+        let labels = rows.iter().map(|(_, c)| *c).collect();
+        Arc::new(Dataset::from_features(values, columns, labels, 4).expect("features"))
+    };
+    let (train, test) = (set(1000, 61), set(400, 62));
+    let mut model = Sequential::new(3)
+        .add(Dense::relu(32))
+        .add(Dense::softmax(4))
+        .seed(63)
+        .compile_with(
+            backend,
+            String::new(),
+            Optimizer::default(),
+            Loss::CategoricalCrossentropy,
+            &[Metric::Accuracy],
+        )
+        .expect("compile");
+    let options = FitOptions {
+        epochs: 12,
+        batch_size: 32,
+        verbose: false,
+        ..FitOptions::default()
+    };
+    model.fit(&train, &options).expect("fit");
+    let accuracy = model.evaluate(&test).expect("evaluate").accuracy;
+    assert!(accuracy >= 0.97, "test accuracy {accuracy}");
+}
+test_device!(
+    standardized_features_of_very_different_ranges_fit,
+    standardized_features_of_very_different_ranges_fit_cpu,
+    standardized_features_of_very_different_ranges_fit_cuda
+);
+
 fn stop_request_ends_the_epoch_early(mut backend: Box<dyn Backend>) {
     let data = Arc::new(random_dataset(2000, 51));
     let id = backend.load_dataset(&data).expect("load");

@@ -807,3 +807,68 @@ fn the_command_line_trains_a_csv_file_and_names_its_blobs_and_classes() {
     assert!(text.contains("sample 0: label "), "{text}");
     assert!(text.contains("model (int8): predicts "), "{text}");
 }
+
+#[test]
+fn numpy_files_train_through_the_command_line_too() {
+    use common::numpy::{le, npy_bytes, npz};
+    let dir = common::temp_dir("features-cli-npz");
+    let rows = quadrants(1000, 8);
+    let x: Vec<f64> = rows.iter().flat_map(|(f, _)| f.map(f64::from)).collect();
+    let y: Vec<i64> = rows.iter().map(|(_, c)| i64::from(*c)).collect();
+    let x = npy_bytes("<f8", &[1000, 3], false, &le(&x, f64::to_le_bytes));
+    let y = npy_bytes("<i8", &[1000], false, &le(&y, i64::to_le_bytes));
+    let archive = dir.join("quadrants.npz");
+    std::fs::write(
+        &archive,
+        npz(&[("X", &x), ("y", &y)], zip::CompressionMethod::Deflated),
+    )
+    .unwrap();
+    std::fs::write(dir.join("X.npy"), &x).unwrap();
+    std::fs::write(dir.join("y.npy"), &y).unwrap();
+    let out = dir.join("out");
+    for train in [
+        vec!["--train", archive.to_str().unwrap()],
+        vec!["--train", "X.npy", "--train-labels", "y.npy"],
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_trainer"))
+            .current_dir(&dir)
+            .args(&train)
+            .args(["--test-split", "0.25", "--hidden", "32", "--epochs", "12"])
+            .args(["--batch-size", "32", "--device", "cpu", "--quiet"])
+            .args(["--out-dir", out.to_str().unwrap(), "--name", "quadrants"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{train:?}: {stderr}");
+        assert!(
+            stderr.contains("data: 749 training and 251 test samples of 3 features in 4 classes"),
+            "{stderr}"
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        let int8 = report["int8_blob"]["score"]["accuracy"].as_f64().unwrap();
+        assert!(int8 >= 0.95, "{train:?}: int8 {int8}");
+        assert!(out.join("quadrants-int8.tmlp").is_file());
+    }
+}
+
+#[test]
+fn more_features_than_the_format_takes_is_an_error_naming_the_limit() {
+    let dir = common::temp_dir("features-too-wide");
+    let path = dir.join("wide.csv");
+    let header: Vec<String> = (0..4097).map(|j| format!("f{j}")).collect();
+    let row = vec!["1"; 4097].join(",");
+    let text = format!("{},label\n{row},a\n{row},b\n", header.join(","));
+    std::fs::write(&path, text).unwrap();
+    let error = Dataset::from_csv(&path, &CsvOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        format!(
+            "{}: 4097 feature columns: a model takes at most 4096 inputs (the model format's \
+             limit)",
+            path.display()
+        )
+    );
+}

@@ -256,7 +256,11 @@ impl FloatModel {
 
     /// Every layer's output in f64 (ReLU applied on hidden layers, logits last).
     pub fn forward_f64(&self, pixels: &[u8]) -> Vec<Vec<f64>> {
-        let mut x = self.real_input(pixels);
+        self.forward_f64_from(self.real_input(pixels))
+    }
+
+    /// [`forward_f64`](Self::forward_f64) from the first layer's real input values.
+    pub fn forward_f64_from(&self, mut x: Vec<f64>) -> Vec<Vec<f64>> {
         let mut outputs = Vec::new();
         for layer in &self.layers {
             let mut y: Vec<f64> = layer.bias.iter().map(|&b| f64::from(b)).collect();

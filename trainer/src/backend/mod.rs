@@ -8,8 +8,11 @@
 //!
 //! A training session with any backend goes:
 //!
-//! 1. [`Backend::load_dataset`] once per dataset (training, validation, test): the `u8`
-//!    images (pixel real value `p / 255`) and labels stay on the device from then on.
+//! 1. [`Backend::load_dataset`] once per dataset (training, validation, test): its inputs
+//!    (`u8` images, pixel real value `p / 255`, or `f32` features that already hold the
+//!    model's values: the host standardized them, see
+//!    [`InputTransform`](crate::data::InputTransform)) and labels stay on the device from
+//!    then on.
 //! 2. [`Backend::set_parameters`] with the host's initial parameters and the optimizer; it
 //!    resets the optimizer state and step counter.
 //! 3. Per epoch, [`Backend::train_epoch`] with the host-shuffled order of sample indices.
@@ -140,7 +143,8 @@ pub type Progress<'a> = &'a mut dyn FnMut(BatchProgress) -> ControlFlow<()>;
 /// plans whose indices are in range.
 ///
 /// The model is always a stack of dense layers: ReLU on every hidden layer, softmax with
-/// categorical cross-entropy (fused, numerically stable) on the last, inputs `u8 / 255`.
+/// categorical cross-entropy (fused, numerically stable) on the last; inputs `u8 / 255`
+/// for images, the `f32` values as they are for features.
 /// Its shape is given by the [`Parameters`] passed to [`set_parameters`](Self::set_parameters).
 ///
 /// Contract every implementation keeps (the shared tests check it):
@@ -156,7 +160,7 @@ pub trait Backend {
     /// `cuda:0 NVIDIA H200`).
     fn device_name(&self) -> String;
 
-    /// Keeps a copy of `dataset` in the device's memory (images stay `u8`).
+    /// Keeps a copy of `dataset` in the device's memory (images stay `u8`, features `f32`).
     fn load_dataset(&mut self, dataset: &Arc<Dataset>) -> Result<DatasetId>;
 
     /// Sets the parameters and the optimizer, resetting the optimizer's state.

@@ -1,7 +1,8 @@
 //! The CUDA backend: the whole training loop on an NVIDIA GPU through cudarc.
 //!
-//! - The datasets live on the device as `u8`; each step gathers its batch there from the
-//!   host's shuffled order (uploaded once per epoch) and scales it by 1/255.
+//! - The datasets live on the device as `u8` images (or `f32` features, already the model's
+//!   values); each step gathers its batch there from the host's shuffled order (uploaded
+//!   once per epoch), scaling images by 1/255 (`gather_batch`; features: `gather_features`).
 //! - Matrix products are cuBLAS SGEMM calls (row-major through swapped operands); the rest
 //!   are NVRTC-compiled kernels (`trainer/kernels/*.cu`), loaded as a CUBIN for the device:
 //!   bias + ReLU, the ReLU mask with the bias gradient, fused softmax + cross-entropy
