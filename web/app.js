@@ -45,9 +45,16 @@ function setStatus(text) {
 }
 
 function describe(name, bytes) {
-  const { width, height } = runtime.input;
-  return `model: ${name} (${runtime.kind}, ${runtime.layers} layers, ${width}x${height} input, ` +
+  const { width, height, length, features } = runtime.input;
+  const input = features ? `${length} raw features` : `${width}x${height} input`;
+  const title = runtime.modelName ? `${runtime.modelName}, from ${name}` : name;
+  return `model: ${title} (${runtime.kind}, ${runtime.layers} layers, ${input}, ` +
     `${runtime.classes} classes, ${(bytes.length / 1024).toFixed(0)} KB)`;
+}
+
+/** What the page calls class `k`: the model's name for it, or its number. */
+function label(k) {
+  return runtime?.className(k) ?? String(k);
 }
 
 function runtimeWithF32() {
@@ -98,8 +105,10 @@ function buildBars(classes) {
   for (let k = 0; k < classes; k++) {
     const item = document.createElement('li');
     item.dataset.class = String(k);
-    item.innerHTML = `<span class="label">${k}</span><span class="track"><span class="fill"></span></span>` +
+    item.innerHTML = '<span class="label"></span><span class="track"><span class="fill"></span></span>' +
       '<span class="value">–</span>';
+    // A class name is the model's text: set as text, never as markup.
+    item.querySelector('.label').textContent = label(k);
     list.append(item);
   }
 }
@@ -113,7 +122,7 @@ const percent = (p) => `${(p * 100).toFixed(1)} %`;
 function showResult(result, problem = null) {
   const sure = Boolean(result) && !problem && result.probability >= SURE_FROM;
   const prediction = $('prediction');
-  prediction.textContent = sure ? String(result.class) : '?';
+  prediction.textContent = sure ? label(result.class) : '?';
   prediction.dataset.class = sure ? String(result.class) : '';
   prediction.dataset.state = !result ? 'empty' : sure ? 'digit' : 'unsure';
   prediction.dataset.reason = !result || sure ? '' : (problem ?? 'low confidence');
@@ -124,7 +133,7 @@ function showResult(result, problem = null) {
     const likeliest = [...result.probabilities.keys()]
       .sort((a, b) => result.probabilities[b] - result.probabilities[a])
       .slice(0, 2)
-      .map((k) => `${k} (${percent(result.probabilities[k])})`);
+      .map((k) => `${label(k)} (${percent(result.probabilities[k])})`);
     message = `Not sure: maybe ${likeliest.join(' or ')}.`;
   } else if (result) message = `${percent(result.probability)} sure`;
   $('confidence').textContent = message;
@@ -159,10 +168,12 @@ function update() {
     return;
   }
   const input = runtime.input;
-  if (input.length !== pixels.length) {
+  if (input.features || input.length !== pixels.length) {
     showResult(null);
-    showError(`This model reads ${input.width}x${input.height}x${input.channels} inputs; ` +
-      'the pad makes 28x28 grey images.');
+    const reads = input.features
+      ? `${input.length} raw features (predictFeatures in tinymlp.js)`
+      : `${input.width}x${input.height}x${input.channels} inputs`;
+    showError(`This model reads ${reads}; the pad makes 28x28 grey images.`);
     return;
   }
   try {

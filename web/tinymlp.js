@@ -9,6 +9,12 @@
 //   runtime.load(new Uint8Array(await (await fetch('mnist-int8.tmlp')).arrayBuffer()));
 //   const { class: digit, probabilities } = runtime.classify(pixels);  // 784 u8 grey levels
 //
+// A model of raw sensor values (`runtime.input.features`) takes them as they come, and may
+// name its classes:
+//
+//   const { class: c } = runtime.predictFeatures(new Float32Array([24.0, 1012.0]));
+//   runtime.className(c);   // 'rain' (null if the model has no class names)
+//
 // Errors are `TinyMLPError`s whose message is the runtime's own `Display` text, e.g.
 // "model blob is corrupt (CRC-32 mismatch)".
 //
@@ -70,9 +76,9 @@ export class TinyMLP {
   }
 
   /** The module's `ModelInfo`: kinds, kind, classes, layers, width, height, channels,
-   *  input length (a fresh view: memory may have grown since the last call). */
+   *  input length, features (a fresh view: memory may have grown since the last call). */
   info() {
-    return new Uint32Array(this.wasm.memory.buffer, this.wasm.tmlp_model(), 8);
+    return new Uint32Array(this.wasm.memory.buffer, this.wasm.tmlp_model(), 9);
   }
 
   /** The loaded model's parameter kind: 'int8', 'f32', or null without a model. */
@@ -98,10 +104,29 @@ export class TinyMLP {
     return this.info()[2];
   }
 
-  /** The input image the model expects: width, height, channels and length in bytes. */
+  /** The input the model expects: `length` values, and whether they are raw `f32` features
+   *  (`features: true`, for `predictFeatures`; the image sizes are then 0) or `u8` pixels of
+   *  a `width` x `height` x `channels` image (for `classify`). */
   get input() {
-    const [, , , , width, height, channels, length] = this.info();
-    return { width, height, channels, length };
+    const [, , , , width, height, channels, length, features] = this.info();
+    return { width, height, channels, length, features: features === 1 };
+  }
+
+  /** The model's name, or null if it has none (or no model is loaded). */
+  get modelName() {
+    return this.name(-1);
+  }
+
+  /** The name of class `index`, or null if the model does not name its classes. */
+  className(index) {
+    return Number.isInteger(index) && index >= 0 ? this.name(index) : null;
+  }
+
+  /** A name from the blob (validated UTF-8 there), or null. */
+  name(index) {
+    const buffer = this.wasm.memory.buffer;
+    const [at, length] = new Uint32Array(buffer, this.wasm.tmlp_name(index), 2);
+    return length === 0 ? null : this.decoder.decode(new Uint8Array(buffer, at, length));
   }
 
   /** Number of dense layers (0 without a model). */
@@ -125,7 +150,29 @@ export class TinyMLP {
     new Uint8Array(w.memory.buffer, w.tmlp_input_ptr(), length).set(
       length === pixels.length ? pixels : Array.prototype.slice.call(pixels, 0, length),
     );
-    const found = w.tmlp_predict(pixels.length);
+    return this.outputs(w.tmlp_predict(pixels.length));
+  }
+
+  /**
+   * Classifies one vector of raw features (sensor values as they come: the model carries
+   * their standardization), for a model whose `input.features` is true.
+   * @param {Float32Array | number[]} features `input.length` values.
+   * @returns the same as `classify`.
+   * @throws {TinyMLPError} without a model, for a pixel model, if `features` has the wrong
+   *   length, or if a feature is NaN or infinite (naming it).
+   */
+  predictFeatures(features) {
+    const w = this.wasm;
+    const length = Math.min(features.length, w.tmlp_input_capacity());
+    new Float32Array(w.memory.buffer, w.tmlp_features_ptr(), length).set(
+      length === features.length ? features : Array.prototype.slice.call(features, 0, length),
+    );
+    return this.outputs(w.tmlp_predict_features(features.length));
+  }
+
+  /** The result of a prediction that returned `found` (the class, or -1 on an error). */
+  outputs(found) {
+    const w = this.wasm;
     if (found < 0) throw this.error();
     const [, kind, classes] = this.info();
     const buffer = w.memory.buffer;

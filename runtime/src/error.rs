@@ -326,39 +326,30 @@ impl Error {
             ),
             Error::BufferTooSmall => ("output buffer is too small for the encoded model", [0; 3]),
             Error::NonFiniteFeatureTransform { feature } => (
-                "input: the offset or scale of feature {} is NaN or infinite",
+                "input: feature {} has a NaN or infinite offset or scale",
                 [feature, 0, 0],
             ),
-            Error::InvalidModelName => (
-                "model name is empty, longer than 255 bytes or not UTF-8",
-                [0; 3],
-            ),
+            Error::InvalidModelName => ("model name is empty, over 255 bytes or not UTF-8", [0; 3]),
             Error::InvalidClassName { class } => (
-                "name of class {} is empty, longer than 255 bytes or not UTF-8",
+                "class {} name is empty, over 255 bytes or not UTF-8",
                 [class, 0, 0],
             ),
             Error::ClassNameCount { names, classes } => (
-                "model has {} class names for {} classes (it must name all or none)",
+                "model names {} of its {} classes (all or none)",
                 [names, classes, 0],
             ),
             Error::WrongInputKind {
                 model: InputKind::Pixels,
-            } => (
-                "model takes pixels: call predict, not predict_features",
-                [0; 3],
-            ),
+            } => ("model takes pixels: call predict", [0; 3]),
             Error::WrongInputKind {
                 model: InputKind::Features,
-            } => (
-                "model takes raw features: call predict_features, not predict",
-                [0; 3],
-            ),
+            } => ("model takes features: call predict_features", [0; 3]),
             Error::NonFiniteFeature { index } => (
-                "feature {} is NaN or infinite (raw, or once standardized)",
+                "feature {} is NaN or infinite (raw or standardized)",
                 [index, 0, 0],
             ),
             Error::NonFiniteOutput => (
-                "an output is not finite: the features are too far outside the training range",
+                "an output is not finite: features far outside the training range",
                 [0; 3],
             ),
         }

@@ -170,9 +170,7 @@ impl<'a> Model<'a> {
         let spec = self.input.pixels().ok_or(Error::WrongInputKind {
             model: InputKind::Features,
         })?;
-        self.check_scratch::<S>()?;
-        self.check_input_len(pixels.len())?;
-        forward::run(&self.layers, Source::Pixels { spec, pixels }, scratch)
+        self.run(Source::Pixels { spec, pixels }, scratch)
     }
 
     /// Classifies one vector of raw `f32` features (sensor values as they come, not
@@ -191,20 +189,32 @@ impl<'a> Model<'a> {
         let spec = *self.input.features().ok_or(Error::WrongInputKind {
             model: InputKind::Pixels,
         })?;
-        self.check_scratch::<S>()?;
-        self.check_input_len(features.len())?;
-        forward::run(&self.layers, Source::Features { spec, features }, scratch)
+        self.run(Source::Features { spec, features }, scratch)
     }
 
-    fn check_input_len(&self, found: usize) -> Result<()> {
-        if found == self.input_len() {
-            Ok(())
-        } else {
-            Err(Error::InputLength {
+    /// What [`predict`](Model::predict) and [`predict_features`](Model::predict_features)
+    /// share: the checks on the caller's side and the forward pass, compiled once for the two
+    /// (`#[inline(never)]`, still generic: instantiated where the scratch type is named, at
+    /// that crate's `opt-level`), which keeps a program that calls both (the web module) from
+    /// holding two copies of the forward pass.
+    #[inline(never)]
+    fn run<'s, S: Scratch>(
+        &self,
+        source: Source<'_>,
+        scratch: &'s mut S,
+    ) -> Result<Prediction<'s>> {
+        self.check_scratch::<S>()?;
+        let found = match source {
+            Source::Pixels { pixels, .. } => pixels.len(),
+            Source::Features { features, .. } => features.len(),
+        };
+        if found != self.input_len() {
+            return Err(Error::InputLength {
                 expected: self.input.len(),
                 found: u32::try_from(found).unwrap_or(u32::MAX),
-            })
+            });
         }
+        forward::run(&self.layers, source, scratch)
     }
 
     /// Classifies many inputs in one call: `pixels` holds them one after the other
@@ -501,19 +511,16 @@ fn validate<'a>(
 /// Checks a feature input: as many offsets as scales, whole f32 values, `1..=MAX_WIDTH` of
 /// them, all finite.
 fn check_features(spec: &FeatureSpec<'_>) -> Result<()> {
-    let count = u32::try_from(spec.offsets.len() / 4).unwrap_or(u32::MAX);
+    let count = spec.len() as u32; // a blob's length fits a u32
     check_size(INPUT, spec.offsets, count, 4)?;
     check_width(INPUT, count)?;
     check_size(INPUT, spec.scales, count, 4)?;
-    match spec
-        .transforms()
-        .position(|(offset, scale)| !(offset.is_finite() && scale.is_finite()))
-    {
-        Some(feature) => Err(Error::NonFiniteFeatureTransform {
-            feature: feature as u32,
-        }),
-        None => Ok(()),
+    for (feature, (offset, scale)) in (0..).zip(spec.transforms()) {
+        if !(offset.is_finite() && scale.is_finite()) {
+            return Err(Error::NonFiniteFeatureTransform { feature });
+        }
     }
+    Ok(())
 }
 
 /// Checks the model name and the class names (none, or one per declared class; each

@@ -718,7 +718,7 @@ fn errors_display_what_went_wrong() {
         (Error::UnsupportedVersion(4).to_string(), "version 4"),
         (
             Error::InvalidClassName { class: 7 }.to_string(),
-            "name of class 7",
+            "class 7 name",
         ),
         (
             Error::NonFiniteFeature { index: 3 }.to_string(),

@@ -1,7 +1,9 @@
 // The runtime's fuzz corpus (runtime/fuzz/corpus/loader: damaged blobs, and small models of
-// odd shapes the fuzzer found) through every wasm build: the same load errors as the native
-// runtime, word for word, and for each model that loads the same class, raw outputs and
-// probabilities, bit for bit. Never a trap: a panic in the module would abort the call.
+// odd shapes the fuzzer found, of pixels and of raw features, format versions 2 and 3)
+// through every wasm build: the same load errors as the native runtime, word for word, and
+// for each model that loads the same names, and the same class, raw outputs and
+// probabilities, bit for bit (or the same prediction error). Never a trap: a panic in the
+// module would abort the call.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -27,6 +29,8 @@ test('the fuzz corpus gives the native answers in every wasm build', async () =>
   for (const variant of Object.keys(wasmVariants)) {
     const rt = await runtime(variant);
     let predicted = 0;
+    let features = 0;
+    const versions = new Set();
     for (const entry of entries) {
       const where = `${variant}: ${entry.file}`;
       const blob = Buffer.from(entry.blob, 'hex');
@@ -36,8 +40,22 @@ test('the fuzz corpus gives the native answers in every wasm build', async () =>
         continue;
       }
       rt.load(blob);
+      assert.equal(rt.modelName, entry.name, where);
+      const classNames = Array.from({ length: rt.classes }, (_, i) => rt.className(i));
+      assert.deepEqual(classNames.filter((n) => n !== null), entry.class_names, where);
+      assert.equal(rt.input.features, entry.features !== undefined, where);
       if (!variantKinds[variant].includes(rt.kind)) continue;
-      const got = rt.classify(Buffer.from(entry.pixels, 'hex'));
+      const predict = () => (entry.features
+        ? rt.predictFeatures(new Float32Array(new Uint32Array(entry.features).buffer))
+        : rt.classify(Buffer.from(entry.pixels, 'hex')));
+      if (entry.predict !== undefined) {
+        assert.throws(predict, (error) => error instanceof TinyMLPError
+          && error.message === entry.predict, where);
+        continue;
+      }
+      const got = predict();
+      features += entry.features ? 1 : 0;
+      versions.add(blob[4]);
       assert.deepEqual(
         { class: got.class, raw: bits(got.raw), probabilities: bits(got.probabilities) },
         { class: entry.class, raw: entry.raw, probabilities: entry.probabilities },
@@ -46,5 +64,7 @@ test('the fuzz corpus gives the native answers in every wasm build', async () =>
       predicted += 1;
     }
     assert.ok(predicted > 20, `${variant}: ${predicted} models predicted`);
+    assert.ok(features >= 4, `${variant}: ${features} feature models predicted`);
+    assert.deepEqual([...versions].sort(), [2, 3], `${variant}: format versions predicted`);
   }
 });

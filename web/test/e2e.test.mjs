@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
-import { distDir, native, outputDir, randomBlob, trainedInt8 } from './helpers.mjs';
+import { distDir, native, outputDir, randomBlob, rootDir, trainedInt8 } from './helpers.mjs';
 import { CHROMIUM, serve } from './server.mjs';
 
 const trained = fs.existsSync(trainedInt8);
@@ -257,7 +257,7 @@ test('a wrong-version blob chosen with the file button shows the runtime error',
   await page.locator('#file').setInputFiles({ name: 'future.tmlp', mimeType: 'application/octet-stream', buffer: future });
   assert.equal(
     await errorText(page),
-    `Could not load future.tmlp: unsupported model format version ${version + 1} (this runtime reads version ${version})`,
+    `Could not load future.tmlp: unsupported model format version ${version + 1} (this runtime reads versions 2 to ${version})`,
   );
   await page.close();
 });
@@ -281,6 +281,35 @@ test('a valid blob dropped on the page replaces the model and clears the error',
   await page.click('#clear');
   await draw(page, ONE);
   assertAnswered(await shown(page));
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('the page names the classes of a model that has class names', async () => {
+  const { page, problems } = await open();
+  const named = path.join(outputDir, 'named-int8.tmlp');
+  const names = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
+  native('named-blob', randomBlob('int8'), named, 'digits', ...names);
+  await drop(page, 'named-int8.tmlp', fs.readFileSync(named));
+  await page.waitForFunction(() => document.getElementById('model-status').textContent
+    .startsWith('model: digits, from named-int8.tmlp (int8'));
+  const labels = await page.locator('#bars .label').allTextContents();
+  assert.deepEqual(labels, names);
+  await draw(page, SEVEN);
+  const answer = await shown(page);
+  // Sure or not, the page speaks of classes by name (random weights: any class may win).
+  if (answer.state === 'digit') assert.ok(names.includes(answer.digit), answer.digit);
+  else assert.match(answer.message, /^(Not sure: maybe [a-z]+ \(.*\) or [a-z]+ \(|Too )/);
+  // A feature model loads, and the page says the pad cannot feed it.
+  const weather = fs.readFileSync(
+    path.join(rootDir, 'runtime', 'fuzz', 'corpus', 'loader', 'seed-tiny-features-int8-raw'),
+  ).subarray(1);
+  await drop(page, 'weather.tmlp', weather);
+  await page.waitForFunction(() => document.getElementById('model-status').textContent
+    .startsWith('model: weather, from weather.tmlp (int8, 2 layers, 2 raw features'));
+  assert.deepEqual(await page.locator('#bars .label').allTextContents(), ['dry', 'rain']);
+  await draw(page, ONE);
+  assert.match(await errorText(page), /^This model reads 2 raw features/);
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -43,3 +43,24 @@ pub fn predict_f32<'s>(
 ) -> Result<Prediction<'s>> {
     model.predict(pixels, scratch)
 }
+
+/// [`Model::predict_features`] with an int8 scratch buffer.
+#[inline(never)]
+pub fn predict_features_int8<'s>(
+    model: &Model<'_>,
+    features: &[f32],
+    scratch: &'s mut Int8,
+) -> Result<Prediction<'s>> {
+    model.predict_features(features, scratch)
+}
+
+/// [`Model::predict_features`] with an f32 scratch buffer.
+#[cfg(feature = "f32")]
+#[inline(never)]
+pub fn predict_features_f32<'s>(
+    model: &Model<'_>,
+    features: &[f32],
+    scratch: &'s mut F32,
+) -> Result<Prediction<'s>> {
+    model.predict_features(features, scratch)
+}

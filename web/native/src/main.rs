@@ -21,10 +21,11 @@ use rand_xoshiro::rand_core::{Rng as _, SeedableRng as _};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use tinymlp::fixed_point::quantize_multiplier;
 use tinymlp::{
-    Activation, DenseLayer, F32Params, F32Scratch, Header, Input, InputSpec, Int8BatchScratch, Int8Params,
-    Int8Scratch, Model, ModelDef, OutputDigest, ParamKind, Params, Prediction, Quantization,
-    RawOutputs, Requantization, CRC, MAX_WIDTH,
+    Activation, DenseLayer, F32Params, F32Scratch, Header, Input, InputSpec, Int8BatchScratch,
+    Int8Params, Int8Scratch, Model, ModelDef, OutputDigest, ParamKind, Params, Prediction,
+    Quantization, RawOutputs, Requantization, CRC, MAX_WIDTH,
 };
+use tinymlp_fuzz_case::Values;
 
 /// The scratch sizes of the MNIST 784-512-10 model (and any model no wider).
 const WIDTH: usize = 512;
@@ -60,9 +61,13 @@ fn run(args: &[String]) -> Result<()> {
         }
         ["random-blob", out, kind, seed] => random_blob(out, kind, seed.parse()?),
         ["corpus", dir] => corpus(dir),
+        ["named-blob", blob, out, name, class_names @ ..] => {
+            named_blob(blob, out, name, class_names)
+        }
         _ => bail!(
             "usage: digest BLOB IMAGES [LABELS] | load BLOB | bench BLOB IMAGES COUNT ROUNDS \
-             [sse2|avx2|vnni] | random-blob OUT (int8|f32) SEED | corpus DIR"
+             [sse2|avx2|vnni] | random-blob OUT (int8|f32) SEED | corpus DIR \
+             | named-blob BLOB OUT NAME [CLASS_NAME...]"
         ),
     }
 }
@@ -210,34 +215,70 @@ fn corpus(dir: &str) -> Result<()> {
         match Model::from_bytes(&blob) {
             Err(error) => entry += &format!(",\"load\":{}", json_string(&error.to_string())),
             Ok(model) => {
-                let pixels = tinymlp_fuzz_case::pixels_for(&data, &model);
-                let prediction = match model.kind() {
-                    ParamKind::Int8 => model.predict(&pixels, &mut *int8),
-                    ParamKind::F32 => model.predict(&pixels, &mut *f32),
-                }
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                let raw: Vec<String> = match prediction.raw {
-                    RawOutputs::Int32(raw) => raw.iter().map(i32::to_string).collect(),
-                    RawOutputs::F32(raw) => raw.iter().map(|v| v.to_bits().to_string()).collect(),
+                entry += &names_json(&model);
+                // As the fuzz target runs it: pixels, or features for a feature model.
+                let (input, prediction) = match tinymlp_fuzz_case::values_for(&data, &model) {
+                    Values::Pixels(pixels) => (
+                        format!("\"pixels\":\"{}\"", hex(&pixels)),
+                        match model.kind() {
+                            ParamKind::Int8 => model.predict(&pixels, &mut *int8),
+                            ParamKind::F32 => model.predict(&pixels, &mut *f32),
+                        },
+                    ),
+                    Values::Features(features) => (
+                        format!("\"features\":[{}]", bits_json(&features)),
+                        match model.kind() {
+                            ParamKind::Int8 => model.predict_features(&features, &mut *int8),
+                            ParamKind::F32 => model.predict_features(&features, &mut *f32),
+                        },
+                    ),
                 };
-                let probabilities: Vec<String> = prediction
-                    .probabilities
-                    .iter()
-                    .map(|p| p.to_bits().to_string())
-                    .collect();
-                entry += &format!(
-                    ",\"load\":\"ok\",\"pixels\":\"{}\",\"class\":{},\"raw\":[{}],\"probabilities\":[{}]",
-                    hex(&pixels),
-                    prediction.class,
-                    raw.join(","),
-                    probabilities.join(",")
-                );
+                entry += &format!(",\"load\":\"ok\",{input}");
+                match prediction {
+                    // Raw features far outside an f32 model's range may overflow it.
+                    Err(error) => {
+                        entry += &format!(",\"predict\":{}", json_string(&error.to_string()))
+                    }
+                    Ok(prediction) => {
+                        let raw: Vec<String> = match prediction.raw {
+                            RawOutputs::Int32(raw) => raw.iter().map(i32::to_string).collect(),
+                            RawOutputs::F32(raw) => {
+                                raw.iter().map(|v| v.to_bits().to_string()).collect()
+                            }
+                        };
+                        entry += &format!(
+                            ",\"class\":{},\"raw\":[{}],\"probabilities\":[{}]",
+                            prediction.class,
+                            raw.join(","),
+                            bits_json(prediction.probabilities)
+                        );
+                    }
+                }
             }
         }
         entries.push(entry + "}");
     }
     println!("[{}]", entries.join(",\n"));
     Ok(())
+}
+
+/// The model's name and class names as JSON members (`null` and `[]` for none).
+fn names_json(model: &Model<'_>) -> String {
+    let class_names: Vec<String> = (0..model.classes())
+        .map_while(|class| model.class_name(class))
+        .map(json_string)
+        .collect();
+    format!(
+        ",\"name\":{},\"class_names\":[{}]",
+        model.name().map_or("null".into(), json_string),
+        class_names.join(",")
+    )
+}
+
+/// f32 values as their bits, comma-separated (NaN and -0 survive JSON).
+fn bits_json(values: &[f32]) -> String {
+    let bits: Vec<String> = values.iter().map(|v| v.to_bits().to_string()).collect();
+    bits.join(",")
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -410,6 +451,25 @@ fn random_blob(out: &str, kind: &str, seed: u64) -> Result<()> {
         _ => bail!("kind must be int8 or f32"),
     };
     std::fs::write(out, &blob).with_context(|| format!("writing {out}"))?;
+    Ok(())
+}
+
+/// Writes `blob`'s model to `out` as the current format version, named `name`, with
+/// `class_names` (none, or one per class).
+fn named_blob(blob: &str, out: &str, name: &str, class_names: &[&str]) -> Result<()> {
+    let bytes = read(blob)?;
+    let model = Model::from_bytes(&bytes)?;
+    let def = ModelDef {
+        header: Header::CURRENT,
+        input: *model.input(),
+        classes: model.classes() as u32,
+        name: Some(name),
+        class_names,
+        layers: model.layers(),
+    };
+    let named = def.encode_to_vec()?;
+    Model::from_bytes(&named)?;
+    std::fs::write(out, &named).with_context(|| format!("writing {out}"))?;
     Ok(())
 }
 

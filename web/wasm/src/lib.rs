@@ -14,6 +14,11 @@
 //!    `tmlp_input_capacity()`), call `tmlp_predict(len)`: the class, or -1 with an error. The
 //!    probabilities (`classes` f32 values) are then at `tmlp_probabilities_ptr()`, the raw
 //!    outputs (int32 sums of an int8 model, f32 logits of an f32 model) at `tmlp_raw_ptr()`.
+//!    A feature model (`ModelInfo::features` 1) takes its `input_len` raw f32 features at
+//!    `tmlp_features_ptr()` (room for `tmlp_input_capacity()` of them) through
+//!    `tmlp_predict_features(len)` instead, with the same results.
+//! 5. `tmlp_name(index)`: the model's name (`index` -1) or class `index`'s name, as the
+//!    address and length of its UTF-8 bytes in the blob (two `u32`; length 0 if it has none).
 //! 4. Optionally `tmlp_digest_start()` before a run of predictions and `tmlp_digest_finish()`
 //!    after it: the runtime's [`OutputDigest`] of their raw outputs, to compare bit for bit
 //!    with other targets.
@@ -78,7 +83,7 @@ const KINDS: u32 = if cfg!(feature = "f32") {
     1 << 2
 };
 
-/// The loaded model's shape, as the JS side reads it: eight `u32` at [`tmlp_model`]. One
+/// The loaded model's shape, as the JS side reads it: nine `u32` at [`tmlp_model`]. One
 /// export for all of them is smaller than one per number.
 #[repr(C)]
 struct ModelInfo {
@@ -94,8 +99,11 @@ struct ModelInfo {
     width: u32,
     height: u32,
     channels: u32,
-    /// Pixels [`tmlp_predict`] reads: `width * height * channels`.
+    /// Values [`tmlp_predict`] (pixels: `width * height * channels`) or
+    /// [`tmlp_predict_features`] (features) reads.
     input_len: u32,
+    /// 1 for a feature model (whose image sizes are 0), else 0.
+    features: u32,
 }
 
 /// No model loaded.
@@ -108,6 +116,7 @@ const NO_MODEL: ModelInfo = ModelInfo {
     height: 0,
     channels: 0,
     input_len: 0,
+    features: 0,
 };
 
 /// What the exports remember between calls. Kept small: it lands in a data segment.
@@ -119,6 +128,8 @@ struct State {
     error: [u32; 5],
     /// Bytes the blob buffer may hold (what the last `tmlp_blob_buffer` call reserved).
     blob_capacity: usize,
+    /// The last name asked for: address and length of its UTF-8 bytes (0 and 0 for none).
+    name: [u32; 2],
 }
 
 /// The buffers: all zero, so they cost linear memory but no module bytes.
@@ -127,6 +138,7 @@ struct Buffers {
     #[cfg(feature = "f32")]
     f32: forward::F32,
     input: [u8; MAX],
+    features: [f32; MAX],
     probabilities: [f32; MAX],
     /// Raw outputs as bits: `i32` for int8 models, `f32::to_bits` for f32 models.
     raw: [u32; MAX],
@@ -138,6 +150,7 @@ static STATE: Global<State> = Global::new(State {
     info: NO_MODEL,
     error: [0; 5],
     blob_capacity: 0,
+    name: [0; 2],
 });
 
 static BUFFERS: Global<Buffers> = Global::new(Buffers {
@@ -145,6 +158,7 @@ static BUFFERS: Global<Buffers> = Global::new(Buffers {
     #[cfg(feature = "f32")]
     f32: forward::F32::new(),
     input: [0; MAX],
+    features: [0.0; MAX],
     probabilities: [0.0; MAX],
     raw: [0; MAX],
 });
@@ -205,6 +219,7 @@ pub extern "C" fn tmlp_load(len: usize) -> i32 {
                 height: image(|spec| spec.height),
                 channels: image(|spec| spec.channels),
                 input_len: input.len(),
+                features: u32::from(input.features().is_some()),
             };
             state.model = Some(model);
             state.error[1] = 0;
@@ -214,7 +229,7 @@ pub extern "C" fn tmlp_load(len: usize) -> i32 {
     }
 }
 
-/// The loaded model's shape: eight `u32`, see [`ModelInfo`] (all 0 but `kinds` without a
+/// The loaded model's shape: nine `u32`, see [`ModelInfo`] (all 0 but `kinds` without a
 /// model).
 #[no_mangle]
 pub extern "C" fn tmlp_model() -> *const u32 {
@@ -234,16 +249,35 @@ pub extern "C" fn tmlp_input_ptr() -> *mut u8 {
     BUFFERS.get().input.as_mut_ptr()
 }
 
-/// Bytes the input buffer holds: the largest input any model may declare.
+/// Where [`tmlp_predict_features`] reads its raw features from ([`tmlp_input_capacity`]
+/// f32 values).
+#[no_mangle]
+pub extern "C" fn tmlp_features_ptr() -> *mut f32 {
+    BUFFERS.get().features.as_mut_ptr()
+}
+
+/// Values the input buffers hold: the largest input any model may declare.
 #[no_mangle]
 pub extern "C" fn tmlp_input_capacity() -> usize {
     MAX
 }
 
 /// Classifies the `len` pixels at [`tmlp_input_ptr`]: the class, or -1 with the reason at
-/// [`tmlp_error`] (the runtime's, for a `len` other than the model's input length too).
+/// [`tmlp_error`] (the runtime's, for a `len` other than the model's input length too, or
+/// for a feature model).
 #[no_mangle]
 pub extern "C" fn tmlp_predict(len: usize) -> i32 {
+    predict(len, false)
+}
+
+/// Classifies the `len` raw features at [`tmlp_features_ptr`], as [`tmlp_predict`] does
+/// pixels.
+#[no_mangle]
+pub extern "C" fn tmlp_predict_features(len: usize) -> i32 {
+    predict(len, true)
+}
+
+fn predict(len: usize, features: bool) -> i32 {
     let State {
         model,
         digest,
@@ -254,19 +288,25 @@ pub extern "C" fn tmlp_predict(len: usize) -> i32 {
     let Some(model) = model.as_ref() else {
         return fail(error, ("no model loaded", [0; 3]));
     };
-    let Some(pixels) = buffers.input.get(..len) else {
+    let (Some(pixels), Some(values)) = (buffers.input.get(..len), buffers.features.get(..len))
+    else {
         let wrong = Error::InputLength {
             expected: model.input().len(),
             found: u32::try_from(len).unwrap_or(u32::MAX),
         };
         return fail(error, wrong.template());
     };
-    let prediction = match model.kind() {
-        ParamKind::Int8 => forward::predict_int8(model, pixels, &mut buffers.int8),
+    let prediction = match (model.kind(), features) {
+        (ParamKind::Int8, false) => forward::predict_int8(model, pixels, &mut buffers.int8),
+        (ParamKind::Int8, true) => forward::predict_features_int8(model, values, &mut buffers.int8),
         #[cfg(feature = "f32")]
-        ParamKind::F32 => forward::predict_f32(model, pixels, &mut buffers.f32),
+        (ParamKind::F32, false) => forward::predict_f32(model, pixels, &mut buffers.f32),
+        #[cfg(feature = "f32")]
+        (ParamKind::F32, true) => forward::predict_features_f32(model, values, &mut buffers.f32),
         #[cfg(not(feature = "f32"))]
-        ParamKind::F32 => forward::predict_int8(model, pixels, &mut buffers.int8),
+        (ParamKind::F32, false) => forward::predict_int8(model, pixels, &mut buffers.int8),
+        #[cfg(not(feature = "f32"))]
+        (ParamKind::F32, true) => forward::predict_features_int8(model, values, &mut buffers.int8),
     };
     match prediction {
         Ok(prediction) => {
@@ -279,6 +319,24 @@ pub extern "C" fn tmlp_predict(len: usize) -> i32 {
         }
         Err(wrong) => fail(error, wrong.template()),
     }
+}
+
+/// The model's name (`index` -1) or the name of class `index`: two `u32`, the address and
+/// length of its UTF-8 bytes inside the blob (validated at load), or 0 and 0 if the model has
+/// no such name (names are never empty).
+#[no_mangle]
+pub extern "C" fn tmlp_name(index: i32) -> *const u32 {
+    let state = STATE.get();
+    let name = state
+        .model
+        .as_ref()
+        .and_then(|model| match usize::try_from(index) {
+            Ok(class) => model.class_name(class),
+            Err(_) => model.name(),
+        });
+    // wasm32 addresses and lengths fit a u32.
+    state.name = name.map_or([0; 2], |name| [name.as_ptr() as u32, name.len() as u32]);
+    state.name.as_ptr()
 }
 
 /// The last prediction's probabilities (`classes` f32 values).
