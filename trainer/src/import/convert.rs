@@ -233,7 +233,7 @@ pub fn report(args: &ConvertArgs, conversion: &Conversion) -> String {
         "wrote {} ({} blob, {} bytes)",
         args.out.display(),
         if args.int8 { "int8" } else { "f32" },
-        conversion.blob.len()
+        super::thousands(conversion.blob.len())
     );
     if let Some(test) = &conversion.test {
         let percent = |v: f64| format!("{:.2} %", 100.0 * v);

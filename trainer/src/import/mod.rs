@@ -184,7 +184,7 @@ impl Imported {
 }
 
 /// `25120` as `25,120`.
-fn thousands(n: usize) -> String {
+pub(crate) fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
