@@ -243,3 +243,65 @@ fn full_framework_models_on_mnist() {
         println!("{}", report(&args, &conversion));
     }
 }
+
+/// A model of 4 features (the ONNX reader's seed graph: 4-3-2, softmax) converted to int8
+/// with a CSV file as calibration and test data, standardized with the given mean and
+/// deviation: the blob reads raw features, and its figures come through the runtime's
+/// feature path.
+#[test]
+fn a_feature_model_converts_with_csv_data_and_a_standardization() {
+    let model = out_path("features.onnx");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/onnx/seed-mlp"),
+        &model,
+    )
+    .expect("copies");
+    let csv = out_path("features.csv");
+    let mut text = String::from("a,b,c,d,label\n");
+    for i in 0..40 {
+        let x = i as f32 / 4.0;
+        // The seed's second layer favours class 1 when its hidden units are large.
+        let label = usize::from(x > 5.0);
+        text.push_str(&format!("{x},{},{},{},{label}\n", 10.0 - x, x * 0.5, 2.0));
+    }
+    std::fs::write(&csv, text).expect("writes");
+    let out = out_path("features-int8.tmlp");
+    let (model, csv, out) = (
+        model.to_str().expect("utf-8"),
+        csv.to_str().expect("utf-8"),
+        out.to_str().expect("utf-8"),
+    );
+    let conversion = convert(&parse(&[
+        model,
+        "--out",
+        out,
+        "--int8",
+        "--calibration",
+        csv,
+        "--test",
+        csv,
+        "--mean",
+        "5,5,2.5,2",
+        "--std",
+        "2",
+    ]))
+    .expect("converts");
+    assert_eq!(
+        conversion.input,
+        InputTransform::Features {
+            offsets: vec![5.0, 5.0, 2.5, 2.0],
+            scales: vec![0.5; 4]
+        }
+    );
+    let blob = tinymlp::Model::from_bytes(&conversion.blob).expect("loads");
+    assert_eq!(blob.kind(), tinymlp::ParamKind::Int8);
+    let tinymlp::Input::Features(spec) = blob.input() else {
+        panic!("a feature blob");
+    };
+    assert_eq!(spec.offsets.len(), 16);
+    let test = conversion.test.expect("test figures");
+    assert_eq!(test.samples, 40);
+    // The f32 blob is the model in the trainer, through the runtime.
+    assert!((test.f32_blob.accuracy - f64::from(test.float_accuracy)).abs() < 1e-6);
+    assert!((test.int8_blob.accuracy - test.f32_blob.accuracy).abs() <= 0.1);
+}

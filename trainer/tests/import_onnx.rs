@@ -690,6 +690,39 @@ fn external_data_outside_the_models_folder_or_file_is_refused() {
     );
 }
 
+/// Tensors that claim the same bytes twice read no more than the file holds in all.
+#[test]
+fn external_data_read_twice_is_refused() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("import_onnx/twice");
+    std::fs::create_dir_all(&dir).expect("temp folder");
+    let file: Vec<u8> = W1.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(dir.join("weights.bin"), &file).expect("writes");
+    let mut graph = mlp();
+    for name in ["W1", "W2"] {
+        let tensor = initializer(&mut graph, name);
+        tensor.float_data.clear();
+        tensor.data_location = Some(proto::tensor_proto::DataLocation::External as i32);
+        tensor.external_data = vec![proto::StringStringEntryProto {
+            key: Some("location".into()),
+            value: Some("weights.bin".into()),
+        }];
+    }
+    let model = dir.join("model.onnx");
+    std::fs::write(&model, graph.bytes()).expect("writes");
+    let error = trainer::import::onnx(&model)
+        .expect_err("refused")
+        .to_string();
+    assert_eq!(
+        error,
+        format!(
+            "{}: initializer \"W2\": the model's tensors read 96 bytes from {} (48 bytes): \
+             more than the file holds",
+            model.display(),
+            dir.join("weights.bin").display()
+        )
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Claimed sizes against the bytes present
 
