@@ -8,9 +8,20 @@
 //! - [`safetensors()`]: a PyTorch `state_dict` saved with the safetensors library
 //!   ([`SUPPORTED_SAFETENSORS`]).
 //!
+//! The model they read becomes the trainer's own model type, so evaluation and export work
+//! on it unchanged (`trainer convert` is this, with options):
+//!
 //! ```no_run
-//! let imported = trainer::import::onnx("model.onnx")?;
+//! use trainer::{data, import, Device, ExportOptions};
+//!
+//! let imported = import::onnx("model.onnx")?; // e.g. torch.onnx.export's output
 //! print!("{}", imported.layer_table());
+//! let (train, test) = data::mnist("data/mnist")?;
+//! let input = imported.default_input(Some(&train)); // u8 pixels / 255 for MNIST
+//! let mut model = imported.into_model(input, Device::Cpu)?;
+//! println!("test accuracy: {:.4}", model.evaluate(&test)?.accuracy);
+//! let blobs = model.export(&train, &ExportOptions::default())?; // f32 and int8
+//! trainer::files::write_atomic("model-int8.tmlp".as_ref(), &blobs.int8)?;
 //! # Ok::<(), trainer::Error>(())
 //! ```
 
@@ -33,8 +44,8 @@ its one output made of Flatten (axis 1) or Reshape (to one vector per sample) at
 dense layers as Gemm (transA 0, any transB, alpha, beta; its bias C, or an Add after it) or \
 MatMul (input times weights) followed by Add (the bias); Relu after every dense layer but \
 the last; Softmax on the last axis at the end (or nothing: logits); Identity and Dropout \
-(dropped); weights as initializers or Constant nodes in float32, float64, float16 or \
-bfloat16; at most 8 dense layers of at most 4096 inputs and outputs";
+(dropped); weights as initializers (in the file or an external data file beside it) or \
+Constant nodes, in float32, float64, float16 or bfloat16; at most 8 dense layers of at most 4096 inputs and outputs";
 
 /// What the safetensors reader accepts, listed in its errors.
 pub const SUPPORTED_SAFETENSORS: &str = "supported: a PyTorch state_dict of nn.Linear \
