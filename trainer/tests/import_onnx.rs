@@ -252,7 +252,7 @@ fn flatten_reshape_identity_dropout_and_constant_nodes_are_read() {
         attribute: vec![AttributeProto {
             name: Some("value".into()),
             r#type: Some(AttributeType::Tensor as i32),
-            t: Some(floats("", &[4, 3], &W1)),
+            t: Some(Box::new(floats("", &[4, 3], &W1))),
             ..Default::default()
         }],
         ..node("Constant", "w1", &[], &["W1"])

@@ -2,9 +2,12 @@
 //! generated code is [`proto`]), then the graph walked from its one input to its one output
 //! as a chain of the ops an MLP is made of ([`super::SUPPORTED_ONNX`]).
 //!
-//! Memory stays bounded by the file's size: prost allocates only for values present in the
-//! bytes, and a tensor's claimed dimensions are checked against the values it holds before
-//! anything is converted ([`tensor`]).
+//! Memory stays bounded by the file's size, whatever sizes the file claims: prost allocates
+//! only for values present in the bytes (at worst about 330 bytes held per byte of file, for
+//! a file of empty messages, each decoding to a whole struct: the generated code boxes the
+//! large messages others would hold inline), and a tensor's claimed dimensions are checked
+//! against the values it holds before anything is converted ([`tensor`]).
+//! `tests/import_fuzz_corpus.rs` measures both.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -572,7 +575,7 @@ fn constant_value(node: &NodeProto) -> std::result::Result<&TensorProto, String>
     match node.attribute.as_slice() {
         [attribute] if attribute.name() == "value" => attribute
             .t
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| "its value attribute holds no tensor".into()),
         attributes => Err(format!(
             "a Constant is supported only with a `value` tensor attribute, not with {}",
