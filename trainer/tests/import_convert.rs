@@ -192,9 +192,9 @@ fn bad_options_are_refused_with_their_reason() {
     std::fs::copy(&small, &small_onnx).expect("copies");
     assert_eq!(
         error(&[small_onnx.to_str().expect("utf-8"), "--out", out, "--int8"]),
-        "invalid configuration: the int8 blob needs calibration samples like the model's \
-         inputs: give --calibration (the default, MNIST's images, has 784 values per sample \
-         and the model takes 4)"
+        "invalid configuration: the int8 blob (written with --int8, scored with --test) \
+         needs calibration samples like the model's inputs: give --calibration (the \
+         default, MNIST's images, has 784 values per sample and the model takes 4)"
     );
 }
 

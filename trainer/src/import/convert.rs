@@ -389,9 +389,9 @@ fn per_input(option: &str, text: Option<&str>, width: usize, default: f32) -> Re
 fn mnist_calibration(args: &ConvertArgs, inputs: usize) -> Result<Dataset> {
     if inputs != 784 {
         return Err(Error::Config(format!(
-            "the int8 blob needs calibration samples like the model's inputs: give \
-             --calibration (the default, MNIST's images, has 784 values per sample and the \
-             model takes {inputs})"
+            "the int8 blob (written with --int8, scored with --test) needs calibration \
+             samples like the model's inputs: give --calibration (the default, MNIST's \
+             images, has 784 values per sample and the model takes {inputs})"
         )));
     }
     let (train, _) = data::mnist(&args.data_dir)?;
