@@ -82,6 +82,9 @@ struct TrainArgs {
     /// line; features are the numeric columns, the label is --label), .npz (arrays X and
     /// y), .npy (features; labels in --train-labels), or an IDX file (...-ubyte or .idx*,
     /// raw or .gz; u8 samples are images, other types features; labels in --train-labels).
+    /// Features are standardized with the training data's mean and deviation (kept in the
+    /// blobs); a table of 64 or more columns of whole numbers 0-255 (some above 127) is
+    /// read as image pixels, as IDX images are.
     #[arg(long, value_name = "FILE")]
     train: Option<PathBuf>,
     /// The labels of a .npy or IDX --train file (a .npy, or an IDX label file).

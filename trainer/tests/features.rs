@@ -95,7 +95,8 @@ fn features_in_thousandths_beside_thousands_train_to_high_accuracy() {
     assert_eq!(*scales, standardization(&train).1);
 }
 
-/// Per feature, the mean and one over the (population) deviation, in f64, as f32.
+/// Per feature, the mean and one over the (population) deviation, in f64, as f32 (these
+/// uniform features are far from the deviation floor).
 fn standardization(data: &Dataset) -> (Vec<f32>, Vec<f32>) {
     let width = data.width();
     let n = data.len() as f64;
@@ -124,6 +125,21 @@ fn standardization_uses_the_training_mean_and_deviation_and_leaves_constants_alo
     );
     assert_eq!(transform.sample(&data, 0), vec![-1.0, 0.0]);
     assert_eq!(transform.sample(&data, 1), vec![1.0, 0.0]);
+    // A feature that is almost always 0: its deviation (about 10) is floored at a tenth
+    // of its range (100), so its one other value standardizes to 9.99, not to 999.
+    let mut rare = vec![0.0; 10_000];
+    rare[0] = 1000.0;
+    let labels = (0..10_000).map(|i| (i % 2) as u8).collect();
+    let data = Dataset::from_features(rare, vec!["rare".into()], labels, 2).unwrap();
+    let transform = InputTransform::adapt(&data).unwrap();
+    assert_eq!(
+        transform,
+        InputTransform::Features {
+            offsets: vec![0.1],
+            scales: vec![0.01],
+        }
+    );
+    assert_eq!(transform.sample(&data, 0), vec![(1000.0f32 - 0.1) * 0.01]);
     // Images keep Keras's p / 255.
     let images = Dataset::new(vec![0, 255, 51, 0], vec![0, 1], (1, 2), 2).unwrap();
     let transform = InputTransform::adapt(&images).unwrap();
@@ -173,10 +189,11 @@ fn f32_features_train_bit_for_bit_like_the_same_values_as_pixels() {
 }
 
 #[test]
-fn pixels_through_csv_train_as_well_as_through_idx() {
+fn pixels_through_csv_train_as_through_idx() {
     // The same images as IDX files and as a CSV file of one column per pixel (the Kaggle
-    // layout, label first): the CSV model standardizes each pixel, the IDX model reads
-    // p / 255, and both learn the data as well.
+    // layout, label first): the CSV's columns look like pixels (whole numbers 0-255, some
+    // above 127, at least 64 of them), so they are read as the IDX images are, and the
+    // model is the same.
     let dir = common::temp_dir("features-pixels-csv");
     let (train, test) = (
         common::synthetic(1200, 8, 11),
@@ -224,6 +241,14 @@ fn pixels_through_csv_train_as_well_as_through_idx() {
     let csv_test = Source::new(&dir.join("test.csv"), None, label).unwrap();
     let accuracy = |train: &Source, test: &Source| {
         let (train, test) = train_test(train, &TestData::File(test.clone())).unwrap();
+        assert!(matches!(
+            train.inputs,
+            Inputs::Pixels {
+                rows: 8,
+                cols: 8,
+                ..
+            }
+        ));
         let (train, test) = (Arc::new(train), Arc::new(test));
         let layers = [Dense::relu(64), Dense::softmax(8)];
         let mut model = common::compile_cpu(64, &layers, 2);
@@ -233,10 +258,25 @@ fn pixels_through_csv_train_as_well_as_through_idx() {
     let through_idx = accuracy(&idx_train, &idx_test);
     let through_csv = accuracy(&csv_train, &csv_test);
     assert!(through_idx >= 0.95, "IDX: {through_idx}");
-    assert!(
-        through_csv >= through_idx - 0.01,
-        "CSV {through_csv} vs IDX {through_idx}"
-    );
+    assert_eq!(through_csv, through_idx);
+}
+
+#[test]
+fn only_tables_that_look_like_pixels_are_read_as_images() {
+    use trainer::data::looks_like_pixels;
+    let bytes: Vec<f32> = (0..128).map(|v| (v * 2) as f32).collect();
+    assert!(looks_like_pixels(&bytes, 64));
+    // Fewer than 64 columns, a value that is not a whole byte, or small counts only (the
+    // 8x8 digits' 0-16): features, standardized.
+    assert!(!looks_like_pixels(&bytes, 63));
+    let mut fraction = bytes.clone();
+    fraction[5] = 2.5;
+    assert!(!looks_like_pixels(&fraction, 64));
+    let mut negative = bytes.clone();
+    negative[5] = -1.0;
+    assert!(!looks_like_pixels(&negative, 64));
+    let counts: Vec<f32> = (0..128).map(|v| (v % 17) as f32).collect();
+    assert!(!looks_like_pixels(&counts, 64));
 }
 
 #[test]
@@ -465,7 +505,7 @@ fn sources_are_told_by_their_names() {
     );
     assert_eq!(
         error("a.csv", Some("y.npy"), None),
-        "invalid configuration: a.csv: a csv file holds its own labels; drop the labels file \
+        "invalid configuration: a.csv: a CSV file holds its own labels; drop the labels file \
          y.npy"
     );
 }

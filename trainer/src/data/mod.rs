@@ -27,13 +27,28 @@ pub use mnist::{load_mnist, mnist, mnist_present, Mnist, MnistFile, MNIST_FILES}
 pub use npy::{read_npy_pair, read_npz, NpzOptions};
 pub use source::{train_test, Source, TestData, TEST_SPLIT_SEED};
 pub use table::{Table, MAX_CLASSES};
-pub use transform::{InputTransform, MAX_FEATURES};
+pub use transform::{InputTransform, DEVIATION_FLOOR_OF_RANGE, MAX_FEATURES};
 
 pub use self::csv::{read_csv, CsvOptions};
 
 /// The real value of a stored input `p` is `p * PIXEL_SCALE` (Keras's `x / 255`), on every
 /// backend, in the quantizer and in the runtime (the blobs' input scale).
 pub const PIXEL_SCALE: f32 = 1.0 / 255.0;
+
+/// Whether `values` (`width` per sample) are image pixels rather than features: at least
+/// 64 per sample (an 8x8 image), every value a whole number in `0..=255`, some at least 128
+/// (the data uses the byte's range, as 8-bit images do; small counts such as the 0-16 of
+/// the 8x8 digits data stay features).
+pub fn looks_like_pixels(values: &[f32], width: usize) -> bool {
+    width >= 64 && all_bytes(values) && values.iter().any(|&v| v >= 128.0)
+}
+
+/// Whether every value is a whole number in `0..=255`.
+pub(crate) fn all_bytes(values: &[f32]) -> bool {
+    values
+        .iter()
+        .all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0)
+}
 
 /// The samples' inputs, one sample after another.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,9 +147,18 @@ impl Dataset {
         })
     }
 
-    /// A table's rows (from the CSV or NumPy readers) as a feature dataset, class names
-    /// included.
+    /// A table's rows (from the CSV or NumPy readers) as a dataset, class names included:
+    /// images when the table [looks like pixels](looks_like_pixels) (so pixel data trains
+    /// as MNIST's IDX images do: read as `p / 255`, which per-pixel standardization would
+    /// not match, since it blows up pixels that are almost never lit), else features.
     pub fn from_table(table: Table) -> Result<Dataset> {
+        let pixels = looks_like_pixels(&table.features, table.width());
+        Dataset::from_table_as(table, pixels)
+    }
+
+    /// [`from_table`](Self::from_table) with the choice made by the caller (a test file
+    /// follows its training file); `pixels` needs every value a byte.
+    pub(crate) fn from_table_as(table: Table, pixels: bool) -> Result<Dataset> {
         let Table {
             features,
             columns,
@@ -152,6 +176,24 @@ impl Dataset {
                     columns.len()
                 ),
             });
+        }
+        if pixels && all_bytes(&features) {
+            let width = columns.len();
+            let side = (width as f64).sqrt().round() as usize;
+            let (rows, cols) = if side * side == width {
+                (side, side)
+            } else {
+                (1, width)
+            };
+            let images = features.iter().map(|&v| v as u8).collect();
+            let mut data = Dataset::new(images, labels, (rows, cols), classes).map_err(|e| {
+                Error::BadData {
+                    path,
+                    reason: e.to_string(),
+                }
+            })?;
+            data.class_names = class_names;
+            return Ok(data);
         }
         let mut data = Dataset::from_features(features, columns, labels, classes).map_err(|e| {
             Error::BadData {
@@ -292,24 +334,7 @@ impl Dataset {
 
     /// Samples `range` (within `0..len()`), with the same shape and classes.
     fn samples(&self, range: std::ops::Range<usize>) -> Dataset {
-        let n = self.width();
-        let inputs = match &self.inputs {
-            Inputs::Pixels { images, rows, cols } => Inputs::Pixels {
-                images: images[range.start * n..range.end * n].to_vec(),
-                rows: *rows,
-                cols: *cols,
-            },
-            Inputs::Features { values, columns } => Inputs::Features {
-                values: values[range.start * n..range.end * n].to_vec(),
-                columns: columns.clone(),
-            },
-        };
-        Dataset {
-            inputs,
-            labels: self.labels[range].to_vec(),
-            classes: self.classes,
-            class_names: self.class_names.clone(),
-        }
+        self.select(&range.collect::<Vec<_>>())
     }
 
     /// The first `count` samples of an image dataset as `[label u8][pixels u8...]` records

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::table::test_rows;
+use super::{all_bytes, looks_like_pixels};
 use super::{read_csv, read_npy_pair, read_npz, CsvOptions, Dataset, Inputs, NpzOptions, Table};
 use crate::error::{Error, Result};
 
@@ -36,17 +37,17 @@ impl Source {
         let name = name.strip_suffix(".gz").unwrap_or(&name);
         let refuse = |reason: String| Err(Error::Config(format!("{}: {reason}", path.display())));
         let kind = if name.ends_with(".csv") {
-            "csv"
+            Kind::Csv
         } else if name.ends_with(".npz") {
-            "npz"
+            Kind::Npz
         } else if name.ends_with(".npy") {
-            "npy"
+            Kind::Npy
         } else if name.ends_with("-ubyte")
             || Path::new(name)
                 .extension()
                 .is_some_and(|e| e.to_string_lossy().starts_with("idx"))
         {
-            "idx"
+            Kind::Idx
         } else {
             return refuse(
                 "unknown file type: expected .csv, .npz, .npy (with a labels .npy) or an IDX \
@@ -54,28 +55,31 @@ impl Source {
                     .into(),
             );
         };
-        if label.is_some() && kind != "csv" {
+        if label.is_some() && kind != Kind::Csv {
             return refuse("a label column (--label) applies to CSV files only".into());
         }
+        let path = path.to_path_buf();
         match (kind, labels) {
-            ("csv", None) => Ok(Source::Csv(
-                path.to_path_buf(),
-                CsvOptions {
-                    label: label.map(str::to_owned),
+            (Kind::Csv, None) => {
+                let label = label.map(str::to_owned);
+                let options = CsvOptions {
+                    label,
                     ..CsvOptions::default()
-                },
-            )),
-            ("npz", None) => Ok(Source::Npz(path.to_path_buf(), NpzOptions::default())),
-            ("npy", Some(labels)) => Ok(Source::NpyPair(path.to_path_buf(), labels.to_path_buf())),
-            ("idx", Some(labels)) => Ok(Source::Idx(path.to_path_buf(), labels.to_path_buf())),
-            ("csv" | "npz", Some(labels)) => refuse(format!(
-                "a {kind} file holds its own labels; drop the labels file {}",
+                };
+                Ok(Source::Csv(path, options))
+            }
+            (Kind::Npz, None) => Ok(Source::Npz(path, NpzOptions::default())),
+            (Kind::Npy, Some(labels)) => Ok(Source::NpyPair(path, labels.to_path_buf())),
+            (Kind::Idx, Some(labels)) => Ok(Source::Idx(path, labels.to_path_buf())),
+            (Kind::Csv | Kind::Npz, Some(labels)) => refuse(format!(
+                "{} holds its own labels; drop the labels file {}",
+                kind.a_file(),
                 labels.display()
             )),
-            (_, None) => refuse(format!(
-                "a .{kind} file needs its labels file (--train-labels or --test-labels)"
+            (Kind::Npy | Kind::Idx, None) => refuse(format!(
+                "{} needs its labels file (--train-labels or --test-labels)",
+                kind.a_file()
             )),
-            _ => refuse("unknown file type".into()),
         }
     }
 
@@ -151,6 +155,27 @@ impl Source {
     }
 }
 
+/// A file type, told by the file's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Csv,
+    Npz,
+    Npy,
+    Idx,
+}
+
+impl Kind {
+    /// "a CSV file" and the like, for messages.
+    fn a_file(self) -> &'static str {
+        match self {
+            Kind::Csv => "a CSV file",
+            Kind::Npz => "an .npz file",
+            Kind::Npy => "a .npy file",
+            Kind::Idx => "an IDX file",
+        }
+    }
+}
+
 /// What a source holds once read.
 enum Read {
     Table(Table),
@@ -172,8 +197,12 @@ pub enum TestData {
 pub fn train_test(train: &Source, test: &TestData) -> Result<(Dataset, Dataset)> {
     match (train.read()?, test) {
         (Read::Table(table), TestData::Split(fraction)) => {
+            let pixels = looks_like_pixels(&table.features, table.width());
             let (train, test) = table.split(*fraction, TEST_SPLIT_SEED)?;
-            Ok((Dataset::from_table(train)?, Dataset::from_table(test)?))
+            Ok((
+                Dataset::from_table_as(train, pixels)?,
+                Dataset::from_table_as(test, pixels)?,
+            ))
         }
         (Read::Images(images), TestData::Split(fraction)) => {
             let to_test = test_rows(&images.labels, *fraction, TEST_SPLIT_SEED)?;
@@ -185,7 +214,14 @@ pub fn train_test(train: &Source, test: &TestData) -> Result<(Dataset, Dataset)>
         (Read::Table(table), TestData::File(source)) => match source.read()? {
             Read::Table(test) => {
                 let test = table.align_classes(test)?;
-                Ok((Dataset::from_table(table)?, Dataset::from_table(test)?))
+                // Both files are images or both features: the training file decides, if the
+                // test file's values are bytes too.
+                let pixels =
+                    looks_like_pixels(&table.features, table.width()) && all_bytes(&test.features);
+                Ok((
+                    Dataset::from_table_as(table, pixels)?,
+                    Dataset::from_table_as(test, pixels)?,
+                ))
             }
             Read::Images(_) => Err(mixed(source.path(), train.path())),
         },

@@ -13,6 +13,16 @@ use crate::error::{Error, Result};
 /// Most inputs a model may take: the model format's widest layer.
 pub const MAX_FEATURES: usize = tinymlp::MAX_WIDTH as usize;
 
+/// The smallest deviation a feature is standardized with, as a fraction of its range over
+/// the training data. A feature that is almost always the same (a border pixel lit in a
+/// few images of 60,000) has a tiny deviation that would standardize its rare values to
+/// hundreds; the floor keeps them within about 10. A feature whose values all lie within
+/// about five deviations of its mean (any ordinary one) is untouched. Measured on MNIST's
+/// pixels given as float features (5 epochs, seeds 42 and 1): float test accuracy 97.61 and
+/// 97.36 % without the floor, 97.82 and 97.76 % with it; wine, breast cancer and the 8x8
+/// digits unchanged.
+pub const DEVIATION_FLOOR_OF_RANGE: f64 = 0.1;
+
 /// How stored inputs become the model's values.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InputTransform {
@@ -49,7 +59,9 @@ impl InputTransform {
     /// The transform a model trained on `data` reads it with (Keras's
     /// `Normalization().adapt(data)` for features): images as `p / 255`; features
     /// standardized with their mean and (population) standard deviation over `data`,
-    /// computed in f64. A feature that never varies gets scale 1 (it is then 0 everywhere).
+    /// computed in f64, the deviation at least [`DEVIATION_FLOOR_OF_RANGE`] of the
+    /// feature's range. A feature that never varies gets scale 1 (it is then 0
+    /// everywhere).
     pub fn adapt(data: &Dataset) -> Result<InputTransform> {
         match &data.inputs {
             Inputs::Pixels { rows, cols, .. } => Ok(InputTransform::pixels(*rows, *cols)),
@@ -69,16 +81,22 @@ impl InputTransform {
                 }
                 let means: Vec<f64> = sums.iter().map(|s| s / count).collect();
                 let mut squares = vec![0.0f64; width];
+                let mut lows = vec![f64::INFINITY; width];
+                let mut highs = vec![f64::NEG_INFINITY; width];
                 for row in values.chunks_exact(width) {
-                    for ((s, &v), m) in squares.iter_mut().zip(row).zip(&means) {
-                        let d = f64::from(v) - m;
-                        *s += d * d;
+                    for (j, &v) in row.iter().enumerate() {
+                        let v = f64::from(v);
+                        squares[j] += (v - means[j]) * (v - means[j]);
+                        lows[j] = lows[j].min(v);
+                        highs[j] = highs[j].max(v);
                     }
                 }
                 let scales = squares
                     .iter()
-                    .map(|s| {
-                        let scale = (1.0 / (s / count).sqrt()) as f32;
+                    .zip(lows.iter().zip(&highs))
+                    .map(|(s, (low, high))| {
+                        let floor = (high - low) * DEVIATION_FLOOR_OF_RANGE;
+                        let scale = (1.0 / (s / count).sqrt().max(floor)) as f32;
                         if scale.is_finite() && scale > 0.0 {
                             scale
                         } else {

@@ -143,3 +143,88 @@ fn encode(head: &BlobHead<'_>, layers: &[DenseLayer<'_>]) -> Result<Vec<u8>> {
     tinymlp::Model::from_bytes(&blob)?;
     Ok(blob)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::DenseParams;
+    use tinymlp::{FeatureSpec, Quantization};
+
+    fn le(values: &[f32]) -> Vec<u8> {
+        le_f32(values)
+    }
+
+    /// A 3-feature, 2-class single-layer model.
+    fn parameters() -> Parameters {
+        Parameters {
+            layers: vec![DenseParams {
+                inputs: 3,
+                outputs: 2,
+                weights: vec![0.5, -0.5, 0.25, 0.75, -1.0, 1.0],
+                bias: vec![0.125, -0.125],
+            }],
+        }
+    }
+
+    #[test]
+    fn feature_models_with_names_round_trip() {
+        let (offsets, scales) = (le(&[20.0, 1000.0, 0.0]), le(&[0.5, 0.125, 1.0]));
+        let class_names = ["dry".to_string(), "rain".to_string()];
+        let head = BlobHead {
+            input: Input::Features(FeatureSpec {
+                offsets: &offsets,
+                scales: &scales,
+            }),
+            name: Some("weather"),
+            class_names: &class_names,
+        };
+        let blob = encode_f32(&head, &parameters()).unwrap();
+        let model = tinymlp::Model::from_bytes(&blob).unwrap();
+        assert_eq!(*model.input(), head.input);
+        assert_eq!(model.name(), Some("weather"));
+        assert_eq!(model.class_name(1), Some("rain"));
+
+        // int8: the first layer quantizes the standardized features with its own i8 input
+        // quantization (the quantizer's choice), which the runtime accepts for any zero point
+        // in -128..=127.
+        for zero_point in [-128, 0, 127] {
+            let layer = QuantizedLayer {
+                inputs: 3,
+                outputs: 2,
+                input: Quantization {
+                    scale: 0.03125,
+                    zero_point,
+                },
+                weights: vec![64, -64, 32, 96, -127, 127],
+                weight_scales: vec![0.0078125, 0.0078125],
+                bias: vec![512, -512],
+                requantization: None,
+            };
+            let blob = encode_int8(&head, &[layer]).unwrap();
+            let model = tinymlp::Model::from_bytes(&blob).unwrap();
+            let mut scratch = tinymlp::Int8Scratch::<3, 2>::new();
+            let prediction = model
+                .predict_features(&[24.0, 1012.0, 0.5], &mut scratch)
+                .unwrap();
+            assert!(prediction.class < 2);
+        }
+    }
+
+    #[test]
+    fn invalid_names_are_refused_before_a_blob_is_returned() {
+        let spec = tinymlp::InputSpec {
+            width: 3,
+            height: 1,
+            channels: 1,
+            scale: 1.0 / 255.0,
+            zero_point: 0,
+        };
+        let one_name = ["only one".to_string()];
+        let head = BlobHead {
+            class_names: &one_name,
+            ..BlobHead::unnamed(Input::Pixels(spec))
+        };
+        let error = encode_f32(&head, &parameters()).unwrap_err();
+        assert!(error.to_string().contains("1 of its 2 classes"), "{error}");
+    }
+}

@@ -81,6 +81,7 @@ pub fn finish(
         calibration: Calibration {
             samples: hyperparameters.calibration_samples,
             percentile: hyperparameters.calibration_percentile,
+            ..Calibration::default()
         },
         name: name.map(str::to_owned),
     };
