@@ -515,9 +515,11 @@ fn check_features(spec: &FeatureSpec<'_>) -> Result<()> {
     check_size(INPUT, spec.offsets, count, 4)?;
     check_width(INPUT, count)?;
     check_size(INPUT, spec.scales, count, 4)?;
-    for (feature, (offset, scale)) in (0..).zip(spec.transforms()) {
+    for (feature, (offset, scale)) in spec.transforms().enumerate() {
         if !(offset.is_finite() && scale.is_finite()) {
-            return Err(Error::NonFiniteFeatureTransform { feature });
+            return Err(Error::NonFiniteFeatureTransform {
+                feature: feature as u32, // below `count`
+            });
         }
     }
     Ok(())

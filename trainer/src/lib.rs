@@ -65,6 +65,7 @@ pub mod data;
 mod error;
 pub mod export;
 pub mod files;
+pub mod import;
 pub mod network;
 pub mod report;
 pub mod rng;

@@ -99,3 +99,6 @@ pub fn check_table(table: &Table, seed: u8) {
         assert_eq!(train.features.len(), train.rows() * table.width());
     }
 }
+
+mod import;
+pub use import::{check_imported, fuzz_onnx, fuzz_safetensors};
