@@ -94,7 +94,12 @@ struct TrainArgs {
     /// p/255, as IDX images are; the device calls `predict` with the bytes), or `auto`:
     /// pixels when the table has 64 or more columns of whole numbers 0-255, some above
     /// 127, else features. The run says which it took.
-    #[arg(long = "input", value_name = "KIND", default_value = "auto", requires = "train")]
+    #[arg(
+        long = "input",
+        value_name = "KIND",
+        default_value = "auto",
+        requires = "train"
+    )]
     inputs: data::TableInputs,
     /// The labels of a .npy or IDX --train file (a .npy, or an IDX label file).
     #[arg(long, value_name = "FILE", requires = "train")]
