@@ -14,6 +14,11 @@ export const nativeBin = path.join(webDir, 'target', 'native', 'tinymlp-web-nati
 export const mnistDir = path.join(rootDir, 'data', 'mnist');
 export const trainedInt8 = path.join(rootDir, 'models', 'mnist-int8.tmlp');
 export const trainedF32 = path.join(rootDir, 'models', 'mnist-f32.tmlp');
+/** A feature model (13 raw features of a wine, 3 classes) and its test split, as the
+ *  firmware's `tabular` build runs them. */
+export const wineInt8 = path.join(rootDir, 'models', 'wine-int8.tmlp');
+export const wineF32 = path.join(rootDir, 'models', 'wine-f32.tmlp');
+export const wineTestFeatures = path.join(rootDir, 'models', 'wine-test-features.bin');
 
 /** The builds of the module: `simd` ships (as dist/tinymlp.wasm), `baseline` runs without
  *  wasm SIMD; both run int8 models only. `f32` (dist/tinymlp-f32.wasm) runs f32 models too. */
@@ -73,6 +78,21 @@ export function readImages(file) {
 
 export function readLabels(file) {
   return fs.readFileSync(file).subarray(8);
+}
+
+/** The records of a feature model's inputs file (`datasets/features_bin.py`: for each input,
+ *  `[label u8][f32 LE x features]`) as `{ label, features }`, `features` a Float32Array. */
+export function readFeatureRecords(file, features) {
+  const bytes = fs.readFileSync(file);
+  const size = 1 + 4 * features;
+  if (bytes.length === 0 || bytes.length % size !== 0) {
+    throw new Error(`${file}: ${bytes.length} bytes are not whole records of 1 + 4 x ${features} bytes`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  return Array.from({ length: bytes.length / size }, (_, i) => ({
+    label: bytes[i * size],
+    features: Float32Array.from({ length: features }, (_, f) => view.getFloat32(i * size + 1 + 4 * f, true)),
+  }));
 }
 
 const CRC32C_TABLE = (() => {

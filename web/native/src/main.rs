@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! tinymlp-web-native digest BLOB IMAGES [LABELS]   JSON: classes, OutputDigest, probability CRC
+//! tinymlp-web-native digest-features BLOB RECORDS  the same for a feature model's inputs
 //! tinymlp-web-native load BLOB                     the load error's Display text, or "ok"
 //! tinymlp-web-native bench BLOB IMAGES COUNT ROUNDS [LEVEL]  JSON: nanoseconds per inference
 //!                                                  (LEVEL: sse2, avx2 or vnni caps the x86 kernels)
@@ -9,8 +10,10 @@
 //! tinymlp-web-native corpus DIR                    JSON: the fuzz corpus's blobs and answers
 //! ```
 //!
-//! IMAGES and LABELS are MNIST IDX files. The web tests run the same inputs through the wasm
-//! module and require the same classes and the same digests, bit for bit.
+//! IMAGES and LABELS are MNIST IDX files; RECORDS is a feature model's inputs as
+//! `datasets/features_bin.py` writes them (`[label u8][f32 LE x features]`, as the firmware's
+//! `tabular` build reads them). The web tests run the same inputs through the wasm module and
+//! require the same classes and the same digests, bit for bit.
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -47,6 +50,7 @@ fn run(args: &[String]) -> Result<()> {
         ["digest", blob, images, rest @ ..] if rest.len() <= 1 => {
             digest(blob, images, rest.first().copied())
         }
+        ["digest-features", blob, records] => digest_features(blob, records),
         ["load", blob] => {
             let bytes = read(blob)?;
             match Model::from_bytes(&bytes) {
@@ -65,9 +69,9 @@ fn run(args: &[String]) -> Result<()> {
             named_blob(blob, out, name, class_names)
         }
         _ => bail!(
-            "usage: digest BLOB IMAGES [LABELS] | load BLOB | bench BLOB IMAGES COUNT ROUNDS \
-             [sse2|avx2|vnni] | random-blob OUT (int8|f32) SEED | corpus DIR \
-             | named-blob BLOB OUT NAME [CLASS_NAME...]"
+            "usage: digest BLOB IMAGES [LABELS] | digest-features BLOB RECORDS | load BLOB \
+             | bench BLOB IMAGES COUNT ROUNDS [sse2|avx2|vnni] | random-blob OUT (int8|f32) SEED \
+             | corpus DIR | named-blob BLOB OUT NAME [CLASS_NAME...]"
         ),
     }
 }
@@ -122,24 +126,71 @@ fn read_labels(path: &str) -> Result<Vec<u8>> {
     Ok(bytes[8..].to_vec())
 }
 
-/// Classifies every image (in one `predict_batch` call); prints the classes, the runtime's [`OutputDigest`] and a CRC-32C
-/// of all probabilities (as little-endian f32 bits) as JSON.
+/// What the web tests compare: every class, the runtime's [`OutputDigest`] of the raw
+/// outputs and a CRC-32C of all probabilities (as little-endian f32 bits), in input order.
+struct Answers {
+    classes: Vec<usize>,
+    outputs: OutputDigest,
+    /// The probabilities' bits, checksummed at the end (10,000 digits hold 400 KB).
+    probabilities: Vec<u8>,
+}
+
+impl Answers {
+    fn new() -> Answers {
+        Answers {
+            classes: Vec::new(),
+            outputs: OutputDigest::new(),
+            probabilities: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, prediction: &Prediction<'_>) {
+        self.outputs.add(prediction);
+        for p in prediction.probabilities {
+            self.probabilities.extend(p.to_bits().to_le_bytes());
+        }
+        self.classes.push(prediction.class);
+    }
+
+    /// Prints the answers as JSON, with `model`'s kind and names, and how many classes equal
+    /// `labels` (`null` without).
+    fn print(self, model: &Model<'_>, labels: Option<&[u8]>) -> Result<()> {
+        let correct = match labels {
+            Some(labels) => {
+                ensure!(labels.len() == self.classes.len(), "label count differs");
+                let hits = self
+                    .classes
+                    .iter()
+                    .zip(labels)
+                    .filter(|(c, l)| **c == usize::from(**l))
+                    .count();
+                hits.to_string()
+            }
+            None => "null".into(),
+        };
+        let classes: Vec<String> = self.classes.iter().map(usize::to_string).collect();
+        println!(
+            "{{\"count\":{},\"kind\":\"{}\"{},\"digest\":{},\"probability_crc\":{},\"correct\":{},\"classes\":[{}]}}",
+            self.classes.len(),
+            model.kind(),
+            names_json(model),
+            self.outputs.finish(),
+            CRC.checksum(&self.probabilities),
+            correct,
+            classes.join(",")
+        );
+        Ok(())
+    }
+}
+
+/// Classifies every image (in one `predict_batch` call); prints its [`Answers`].
 fn digest(blob: &str, images: &str, labels: Option<&str>) -> Result<()> {
     let bytes = read(blob)?;
     let model = Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{blob}: {e}"))?;
-    let images = read_images(images)?;
-    let pixels = images.concat();
-    let mut outputs = OutputDigest::new();
-    let mut probabilities = CRC.digest();
-    let mut classes = Vec::with_capacity(images.len());
+    let pixels = read_images(images)?.concat();
+    let mut answers = Answers::new();
     // The batch API, as a host program that scores a data set would call it.
-    let mut each = |_: usize, prediction: Prediction<'_>| {
-        outputs.add(&prediction);
-        for p in prediction.probabilities {
-            probabilities.update(&p.to_bits().to_le_bytes());
-        }
-        classes.push(prediction.class);
-    };
+    let mut each = |_: usize, prediction: Prediction<'_>| answers.add(&prediction);
     match model.kind() {
         ParamKind::Int8 => {
             let mut scratch = Box::new(Int8BatchScratch::<WIDTH, CLASSES>::new());
@@ -150,30 +201,43 @@ fn digest(blob: &str, images: &str, labels: Option<&str>) -> Result<()> {
             model.predict_batch(&pixels, &mut *scratch, &mut each)
         }
     }?;
-    let correct = match labels {
-        Some(path) => {
-            let labels = read_labels(path)?;
-            ensure!(labels.len() == classes.len(), "label count differs");
-            let hits = classes
-                .iter()
-                .zip(&labels)
-                .filter(|(c, l)| **c == usize::from(**l))
-                .count();
-            hits.to_string()
-        }
-        None => "null".into(),
-    };
-    let classes: Vec<String> = classes.iter().map(usize::to_string).collect();
-    println!(
-        "{{\"count\":{},\"kind\":\"{}\",\"digest\":{},\"probability_crc\":{},\"correct\":{},\"classes\":[{}]}}",
-        images.len(),
-        model.kind(),
-        outputs.finish(),
-        probabilities.finalize(),
-        correct,
-        classes.join(",")
+    let labels = labels.map(read_labels).transpose()?;
+    answers.print(&model, labels.as_deref())
+}
+
+/// Predicts every record `[label u8][f32 LE x features]` of `records` with the feature model
+/// `blob` (`Model::predict_features`, one record at a time, as the firmware's `tabular` build
+/// does); prints its [`Answers`], the labels counted.
+fn digest_features(blob: &str, records: &str) -> Result<()> {
+    let bytes = read(blob)?;
+    let model = Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{blob}: {e}"))?;
+    let records_bytes = read(records)?;
+    let size = 1 + 4 * model.input_len();
+    ensure!(
+        !records_bytes.is_empty() && records_bytes.len() % size == 0,
+        "{records}: {} bytes are not whole records of 1 + 4 x {} bytes (label, features)",
+        records_bytes.len(),
+        model.input_len()
     );
-    Ok(())
+    let mut int8 = Box::new(LargestInt8::new());
+    let mut f32 = Box::new(LargestF32::new());
+    let mut answers = Answers::new();
+    let mut labels = Vec::new();
+    for (index, record) in records_bytes.chunks_exact(size).enumerate() {
+        let (&label, values) = record.split_first().context("empty record")?;
+        let features: Vec<f32> = values
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let prediction = match model.kind() {
+            ParamKind::Int8 => model.predict_features(&features, &mut *int8),
+            ParamKind::F32 => model.predict_features(&features, &mut *f32),
+        }
+        .map_err(|e| anyhow::anyhow!("{records}: record {index}: {e}"))?;
+        answers.add(&prediction);
+        labels.push(label);
+    }
+    answers.print(&model, Some(&labels))
 }
 
 /// The largest scratch buffers, as in the wasm module: they run every valid model.
