@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use trainer_fuzz_case as fuzz;
@@ -109,10 +110,162 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             pair[..pair.len() - 3].to_vec(),
         ));
     }
+    seeds.extend(idx_seeds());
     seeds
 }
 
-/// Writes the seeds into the corpus: `cargo test -p trainer --test readers -- --ignored`.
+/// An IDX file of element type `kind` and `shape` holding `data` (big-endian elements).
+fn idx_file(kind: u8, shape: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, kind, shape.len() as u8];
+    for d in shape {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// An IDX fuzz input (see `trainer_fuzz_case::split_idx_input`): the sample and label files
+/// after a mode byte and the sample file's length.
+fn idx_input(mode: u8, samples: &[u8], labels: &[u8]) -> Vec<u8> {
+    let split = (samples.len() as u16).to_le_bytes();
+    [&[mode][..], &split, samples, labels].concat()
+}
+
+/// Sample files of each element type, MNIST-like images, gzipped files, and damaged ones:
+/// truncated, a wrong magic number, dimensions claiming far more than the file holds, a
+/// NaN feature.
+fn idx_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    let labels = trainer::data::idx::encode_labels(&[0, 1, 2, 1]);
+    let be = |values: &[f64], encode: fn(f64) -> Vec<u8>| -> Vec<u8> {
+        values.iter().flat_map(|&v| encode(v)).collect()
+    };
+    let values = [1.0, -2.0, 3.0, -4.0, 5.0, 6.0, -7.0, 8.0];
+    let pixels: Vec<u8> = (0..16).map(|p| p * 16).collect();
+    let files = [
+        ("u8-images", idx_file(0x08, &[4, 2, 2], &pixels)),
+        ("u8-rows", idx_file(0x08, &[4, 4], &pixels)),
+        (
+            "i8",
+            idx_file(0x09, &[4, 2], &be(&values, |v| vec![v as i8 as u8])),
+        ),
+        (
+            "i16",
+            idx_file(
+                0x0B,
+                &[4, 2],
+                &be(&values, |v| (v as i16 * 300).to_be_bytes().to_vec()),
+            ),
+        ),
+        (
+            "i32",
+            idx_file(
+                0x0C,
+                &[4, 1, 2],
+                &be(&values, |v| (v as i32 * 70_000).to_be_bytes().to_vec()),
+            ),
+        ),
+        (
+            "f32",
+            idx_file(
+                0x0D,
+                &[4, 2],
+                &be(&values, |v| (v as f32 * 0.25).to_be_bytes().to_vec()),
+            ),
+        ),
+        (
+            "f64",
+            idx_file(
+                0x0E,
+                &[4, 2, 1],
+                &be(&values, |v| (v * 1e-3).to_be_bytes().to_vec()),
+            ),
+        ),
+    ];
+    let mut seeds = Vec::new();
+    for (name, samples) in &files {
+        let input = idx_input(0, samples, &labels);
+        seeds.push(("idx", format!("seed-{name}"), input.clone()));
+        seeds.push((
+            "idx",
+            format!("seed-{name}-truncated"),
+            input[..input.len() - 3].to_vec(),
+        ));
+    }
+    let images = &files[0].1;
+    seeds.push((
+        "idx",
+        "seed-u8-images-mnist-reader".into(),
+        idx_input(4, images, &labels),
+    ));
+    seeds.push((
+        "idx",
+        "seed-u8-images-gzip".into(),
+        idx_input(3, &gzip(images), &gzip(&labels)),
+    ));
+    let f32_gzip = gzip(&files[5].1);
+    seeds.push((
+        "idx",
+        "seed-f32-gzip".into(),
+        idx_input(1, &f32_gzip, &labels),
+    ));
+    seeds.push((
+        "idx",
+        "seed-f32-gzip-truncated".into(),
+        idx_input(1, &f32_gzip[..f32_gzip.len() - 5], &labels),
+    ));
+    let mut wrong_magic = images.clone();
+    wrong_magic[2] = 0x0A;
+    seeds.push((
+        "idx",
+        "seed-errors-wrong-magic".into(),
+        idx_input(0, &wrong_magic, &labels),
+    ));
+    let mut wrong_label_magic = labels.clone();
+    wrong_label_magic[3] = 3;
+    seeds.push((
+        "idx",
+        "seed-errors-wrong-label-magic".into(),
+        idx_input(0, images, &wrong_label_magic),
+    ));
+    let huge = idx_file(0x0D, &[u32::MAX, 4096], &[0; 16]);
+    seeds.push((
+        "idx",
+        "seed-errors-huge-dims".into(),
+        idx_input(0, &huge, &labels),
+    ));
+    seeds.push((
+        "idx",
+        "seed-errors-huge-dims-gzip".into(),
+        idx_input(1, &gzip(&huge), &labels),
+    ));
+    let huge_labels = {
+        let mut bytes = labels.clone();
+        bytes[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        bytes
+    };
+    seeds.push((
+        "idx",
+        "seed-errors-huge-label-count".into(),
+        idx_input(2, images, &gzip(&huge_labels)),
+    ));
+    let nan = idx_file(
+        0x0E,
+        &[4, 2],
+        &be(&[1.0, f64::NAN, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], |v| {
+            v.to_be_bytes().to_vec()
+        }),
+    );
+    seeds.push(("idx", "seed-errors-nan".into(), idx_input(0, &nan, &labels)));
+    seeds
+}
+
+/// Writes the seeds into the corpus: `cargo test -p trainer --test reader_corpus -- --ignored`.
 #[test]
 #[ignore = "writes files; run by hand to regenerate the seeds"]
 fn write_seeds() {
@@ -140,6 +293,7 @@ fn every_corpus_input_runs_without_panicking() {
     for (target, body) in [
         ("csv", fuzz::fuzz_csv as fn(&[u8])),
         ("npy", fuzz::fuzz_npy),
+        ("idx", fuzz::fuzz_idx),
     ] {
         let corpus = corpus(target);
         assert!(
@@ -159,6 +313,13 @@ fn the_valid_seeds_are_read() {
     // A corpus the readers refuse entirely fuzzes nothing past the first check.
     for (target, name, bytes) in seeds() {
         if name.contains("truncated") || name.contains("flipped") || name.contains("errors") {
+            continue;
+        }
+        if target == "idx" {
+            if let Err(e) = fuzz::read_idx_input(&bytes).expect("a mode byte and a split") {
+                panic!("idx seed {name}: {e}");
+            }
+            fuzz::fuzz_idx(&bytes);
             continue;
         }
         let read = match target {

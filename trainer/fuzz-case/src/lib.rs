@@ -102,3 +102,6 @@ pub fn check_table(table: &Table, seed: u8) {
 
 mod import;
 pub use import::{check_imported, fuzz_onnx, fuzz_safetensors};
+
+mod idx;
+pub use idx::{check_idx_dataset, fuzz_idx, read_idx_input, split_idx_input, IdxInput};

@@ -9,21 +9,73 @@ use std::path::{Path, PathBuf};
 use crate::data::{Dataset, Inputs, MAX_FEATURES};
 use crate::error::{Error, Result};
 
-/// Reads a file, decompressing it if its name ends in `.gz`.
+/// Reads a file, decompressing it if its name ends in `.gz` (see [`decompress_if_gz`]).
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::with_capacity(bytes.len() * 4);
-        flate2::read::GzDecoder::new(bytes.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| Error::BadData {
-                path: path.to_path_buf(),
-                reason: format!("not a valid gzip file: {e}"),
-            })?;
-        Ok(out)
-    } else {
-        Ok(bytes)
+    decompress_if_gz(path, bytes)
+}
+
+/// The bytes of the IDX file `path`, decompressed if its name ends in `.gz`. A gzip file is
+/// inflated no further than one byte past the size its IDX header claims (enough for the
+/// parsers to report trailing bytes), so that a small file inflating to gigabytes costs no
+/// more memory than the file it claims to be; a header that claims no size (not an IDX
+/// header) is inflated no further, for the parsers to refuse.
+pub fn decompress_if_gz(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let gzipped = path.extension().is_some_and(|e| e == "gz");
+    if !gzipped {
+        return Ok(bytes);
     }
+    let bad = |e: std::io::Error| Error::BadData {
+        path: path.to_path_buf(),
+        reason: format!("not a valid gzip file: {e}"),
+    };
+    let mut decoder = flate2::read::GzDecoder::new(bytes.as_slice());
+    let mut out = Vec::new();
+    // The magic number, whose last byte is the dimension count, then one u32 per dimension.
+    let mut inflate = |out: &mut Vec<u8>, limit: u64| {
+        (&mut decoder)
+            .take(limit)
+            .read_to_end(out)
+            .map(drop)
+            .map_err(bad)
+    };
+    inflate(&mut out, 4)?;
+    let dims = out.get(3).map_or(0, |&dims| u64::from(dims));
+    inflate(&mut out, 4 * dims)?;
+    let rest = claimed_size(&out).map_or(0, |size| {
+        size.saturating_add(1).saturating_sub(out.len() as u64)
+    });
+    // Compressed IDX data inflates about five times (MNIST's images); reserving that much,
+    // never more than the claim, spares most of the reallocations.
+    out.reserve(rest.min(bytes.len() as u64 * 8) as usize);
+    inflate(&mut out, rest)?;
+    Ok(out)
+}
+
+/// The bytes of one element of IDX type `kind` (the magic number's third byte).
+fn element_size(kind: u8) -> Option<usize> {
+    match kind {
+        0x08 | 0x09 => Some(1),
+        0x0B => Some(2),
+        0x0C | 0x0D => Some(4),
+        0x0E => Some(8),
+        _ => None,
+    }
+}
+
+/// The size of the IDX file whose header is `header`: the header, then the product of the
+/// dimensions in elements; `None` for a header that is not one, or a size past `u64`.
+fn claimed_size(header: &[u8]) -> Option<u64> {
+    let &[0, 0, kind, dims] = header.get(..4)? else {
+        return None;
+    };
+    let dims = usize::from(dims);
+    let elements = (0..dims).try_fold(1u64, |n, d| {
+        n.checked_mul(be_u32(header, 4 + 4 * d)? as u64)
+    })?;
+    elements
+        .checked_mul(element_size(kind)? as u64)?
+        .checked_add(4 + 4 * dims as u64)
 }
 
 /// An image file and its label file, read as one dataset whose class count is
@@ -147,13 +199,7 @@ pub fn parse_samples(path: &Path, bytes: Vec<u8>) -> Result<(usize, Inputs)> {
         return Err(bad("truncated header".into()));
     };
     let magic = be_u32(&bytes, 0).unwrap_or(0);
-    let size = match kind {
-        0x08 | 0x09 => 1,
-        0x0B => 2,
-        0x0C | 0x0D => 4,
-        0x0E => 8,
-        _ => 0,
-    };
+    let size = element_size(kind).unwrap_or(0);
     if zero_a != 0 || zero_b != 0 || size == 0 {
         return Err(bad(format!(
             "wrong magic number {magic:#010x}: not an IDX file (expected 0x0000TTDD: element \
