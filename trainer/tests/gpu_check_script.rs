@@ -98,7 +98,7 @@ fn status<'a>(summary: &'a str, step: &str) -> (&'a str, &'a str) {
 }
 
 /// The steps the script plans, in order (as `planned_steps` lists them).
-const STEPS: [&str; 14] = [
+const STEPS: [&str; 15] = [
     "nvidia-smi",
     "libraries",
     "staged binaries",
@@ -108,6 +108,7 @@ const STEPS: [&str; 14] = [
     "trainer run 1",
     "trainer run 2",
     "trainer run 3",
+    "trainer wine",
     "pytorch eager",
     "test cuda_parity",
     "variant nographs",
@@ -154,7 +155,7 @@ fn without_a_stage_every_gpu_step_is_skipped_with_its_reason() {
     assert!(stage_detail.contains("missing in"), "{stage_detail}");
     assert!(stage_detail.contains("cuda_startup"), "{stage_detail}");
     let no_stage = "no staged binaries (see the step 'staged binaries')";
-    for step in STEPS[3..9].iter().chain(&STEPS[10..13]) {
+    for step in STEPS[3..10].iter().chain(&STEPS[11..14]) {
         assert_eq!(status(&summary, step), ("skipped", no_stage), "{step}");
         assert!(
             summary.contains(&format!("\n- {step}: {no_stage}")),
@@ -165,8 +166,8 @@ fn without_a_stage_every_gpu_step_is_skipped_with_its_reason() {
     assert_eq!(torch, "skipped");
     assert!(why.contains("no MNIST files in"), "{why}");
     assert_eq!(status(&summary, "archive").0, "ok");
-    // Exactly the skipped steps are listed as skipped: 6 + 3 + pytorch.
-    assert_eq!(summary.matches("| skipped |").count(), 10, "{summary}");
+    // Exactly the skipped steps are listed as skipped: 7 + 3 + pytorch.
+    assert_eq!(summary.matches("| skipped |").count(), 11, "{summary}");
     assert!(archive_listing(&out).contains("steps.tsv"));
 }
 
