@@ -649,23 +649,14 @@ fn command_line_bad_data_names_the_file_line_and_column() {
     );
 }
 
-/// An IDX file of element type `kind` and `shape` holding `data` (big-endian elements).
-fn idx_file(kind: u8, shape: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, kind, shape.len() as u8];
-    for d in shape {
-        out.extend_from_slice(&d.to_be_bytes());
-    }
-    out.extend_from_slice(data);
-    out
-}
-
 #[test]
 fn idx_files_of_any_shape_and_element_type() {
     use trainer::data::idx::parse_samples;
     let path = Path::new("samples");
     // u8 samples of (2, 2, 3): images of 2 rows of 6.
     let bytes: Vec<u8> = (0..24).collect();
-    let (count, inputs) = parse_samples(path, idx_file(0x08, &[2, 2, 2, 3], &bytes)).unwrap();
+    let (count, inputs) =
+        parse_samples(path, common::idx_file(0x08, &[2, 2, 2, 3], &bytes)).unwrap();
     assert_eq!(count, 2);
     assert_eq!(
         inputs,
@@ -680,7 +671,7 @@ fn idx_files_of_any_shape_and_element_type() {
         .iter()
         .flat_map(|v| v.to_be_bytes())
         .collect();
-    let (_, inputs) = parse_samples(path, idx_file(0x0D, &[2, 2], &floats)).unwrap();
+    let (_, inputs) = parse_samples(path, common::idx_file(0x0D, &[2, 2], &floats)).unwrap();
     let Inputs::Features { values, columns } = inputs else {
         panic!("f32 samples are features");
     };
@@ -689,7 +680,7 @@ fn idx_files_of_any_shape_and_element_type() {
         (vec![1.5, -2.0, 1e-3, 4e3], vec!["0".into(), "1".into()])
     );
     let shorts: Vec<u8> = [-300i16, 7].iter().flat_map(|v| v.to_be_bytes()).collect();
-    let (_, inputs) = parse_samples(path, idx_file(0x0B, &[2, 1], &shorts)).unwrap();
+    let (_, inputs) = parse_samples(path, common::idx_file(0x0B, &[2, 1], &shorts)).unwrap();
     assert!(matches!(inputs, Inputs::Features { values, .. } if values == [-300.0, 7.0]));
 
     let error = |bytes: Vec<u8>| parse_samples(path, bytes).unwrap_err().to_string();
@@ -698,32 +689,32 @@ fn idx_files_of_any_shape_and_element_type() {
         .flat_map(|v| v.to_be_bytes())
         .collect();
     assert_eq!(
-        error(idx_file(0x0E, &[1, 2], &nan)),
+        error(common::idx_file(0x0E, &[1, 2], &nan)),
         "samples: sample 0, value 1: NaN is not allowed in a feature (features must be finite \
          f32 values)"
     );
     assert_eq!(
-        error(idx_file(0x08, &[3], &[1, 2, 3])),
+        error(common::idx_file(0x08, &[3], &[1, 2, 3])),
         "samples: magic number 0x00000801: 1 dimension(s), so no values per sample (a label \
          file?): samples need 2 or more dimensions, as images have 3 (0x00000803)"
     );
     assert_eq!(
-        error(idx_file(0x0A, &[1, 1], &[0])),
+        error(common::idx_file(0x0A, &[1, 1], &[0])),
         "samples: wrong magic number 0x00000a02: not an IDX file (expected 0x0000TTDD: \
          element type TT 08 u8, 09 i8, 0B i16, 0C i32, 0D f32 or 0E f64, DD dimensions)"
     );
     assert_eq!(
-        error(idx_file(0x08, &[1, 65, 64], &[0; 65 * 64])),
+        error(common::idx_file(0x08, &[1, 65, 64], &[0; 65 * 64])),
         "samples: samples of shape [65, 64]: a model takes 1..=4096 inputs (the model \
          format's limit)"
     );
     assert_eq!(
-        error(idx_file(0x0C, &[2, 1], &[0; 7])),
+        error(common::idx_file(0x0C, &[2, 1], &[0; 7])),
         "samples: 19 bytes, expected 20 for 2 samples of shape [1] (truncated)"
     );
 
     // Damaged headers are errors, never panics.
-    let good = idx_file(0x0D, &[2, 2], &floats);
+    let good = common::idx_file(0x0D, &[2, 2], &floats);
     let mut rng = Rng::new(5);
     for _ in 0..4000 {
         let mut bytes = good.clone();
@@ -746,7 +737,7 @@ fn idx_features_train_through_the_same_path() {
         .collect();
     let labels: Vec<u8> = rows.iter().map(|(_, c)| *c).collect();
     let samples = dir.join("quadrants.idx2");
-    std::fs::write(&samples, idx_file(0x0D, &[1000, 3], &values)).unwrap();
+    std::fs::write(&samples, common::idx_file(0x0D, &[1000, 3], &values)).unwrap();
     let label_file = dir.join("quadrants-labels.idx1");
     std::fs::write(&label_file, trainer::data::idx::encode_labels(&labels)).unwrap();
     let source = Source::new(&samples, Some(&label_file), None).unwrap();

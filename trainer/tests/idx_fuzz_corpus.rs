@@ -6,39 +6,14 @@
 //! One test function: the allocation counter is global to this test binary, so the inputs
 //! run one after another.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod peak_memory;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use peak_memory::peak_of;
 use trainer::data::idx;
 use trainer_fuzz_case as fuzz;
-
-/// Counts the bytes live and the peak since the last reset.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator unchanged; the counters only
-// observe the sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        // SAFETY: the caller's layout, as GlobalAlloc::alloc requires.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: ptr came from alloc with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 /// The most the fuzz body may hold per byte the files hold: the stored and inflated
 /// copies of each file (the body reads them twice), an `i8` element as an `f32` feature
@@ -47,14 +22,6 @@ static ALLOCATOR: Counting = Counting;
 /// tables and input buffer: 75 KB measured) and the messages.
 const BYTES_PER_FILE_BYTE: usize = 24;
 const FIXED_ALLOWANCE: usize = 256 << 10;
-
-/// The peak of bytes allocated while `run` runs, above what was live before.
-fn peak_of(run: impl FnOnce()) -> usize {
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    run();
-    PEAK.load(Ordering::Relaxed) - before
-}
 
 /// The bytes an input's two files hold once decompressed: for a gzip file that turns out
 /// damaged partway, the bytes it inflated to before the damage (the reader holds them

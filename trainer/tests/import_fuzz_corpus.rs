@@ -7,39 +7,14 @@
 //! One test function: the allocation counter is global to this test binary, so the inputs
 //! run one after another.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod peak_memory;
 
+use std::path::{Path, PathBuf};
+
+use peak_memory::peak_of;
 use prost::Message;
 use trainer::import::onnx::proto::ModelProto;
 use trainer_fuzz_case as fuzz;
-
-/// Counts the bytes live and the peak since the last reset.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator unchanged; the counters only
-// observe the sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        // SAFETY: the caller's layout, as GlobalAlloc::alloc requires.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: ptr came from alloc with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 /// The most the ONNX reader may hold per byte of input, plus a fixed allowance. prost
 /// turns each 2-byte empty message of a repeated field into a whole struct (a
@@ -48,14 +23,6 @@ static ALLOCATOR: Counting = Counting;
 /// factor, never a size the file merely claims.
 const BYTES_PER_INPUT_BYTE: usize = 400;
 const FIXED_ALLOWANCE: usize = 1 << 20;
-
-/// The peak of bytes allocated while `body` runs on `input`, above what was live before.
-fn peak_of(body: fn(&[u8]), input: &[u8]) -> usize {
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    body(input);
-    PEAK.load(Ordering::Relaxed) - before
-}
 
 fn files(folder: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)
@@ -103,7 +70,7 @@ fn the_corpora_and_framework_files_replay_without_panic_in_memory_bounded_by_the
     }
     let mut worst = (0.0f64, PathBuf::new());
     for (path, bytes) in &onnx_inputs {
-        let peak = peak_of(fuzz::fuzz_onnx, bytes);
+        let peak = peak_of(|| fuzz::fuzz_onnx(bytes));
         assert!(
             peak <= BYTES_PER_INPUT_BYTE * bytes.len() + FIXED_ALLOWANCE,
             "{}: {peak} bytes at the peak for {} bytes of input",
@@ -159,7 +126,7 @@ fn check_empty_messages_cost_a_bounded_factor() {
         let mut input = vec![0x3a];
         input.extend(varint(body.len()));
         input.extend(body);
-        let peak = peak_of(fuzz::fuzz_onnx, &input);
+        let peak = peak_of(|| fuzz::fuzz_onnx(&input));
         assert!(
             peak <= BYTES_PER_INPUT_BYTE * input.len(),
             "{peak} bytes at the peak for {} bytes of empty messages",
@@ -190,6 +157,6 @@ fn check_claimed_dimensions_are_not_allocated(manifest: &Path) {
     let graph = model.graph.as_mut().expect("a graph");
     graph.initializer[0].dims = vec![4096, 4096];
     let claiming = model.encode_to_vec();
-    let peak = peak_of(fuzz::fuzz_onnx, &claiming);
+    let peak = peak_of(|| fuzz::fuzz_onnx(&claiming));
     assert!(peak < 1 << 20, "{peak} bytes allocated");
 }

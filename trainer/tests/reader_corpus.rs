@@ -114,16 +114,6 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     seeds
 }
 
-/// An IDX file of element type `kind` and `shape` holding `data` (big-endian elements).
-fn idx_file(kind: u8, shape: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, kind, shape.len() as u8];
-    for d in shape {
-        out.extend_from_slice(&d.to_be_bytes());
-    }
-    out.extend_from_slice(data);
-    out
-}
-
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     encoder.write_all(bytes).unwrap();
@@ -148,15 +138,15 @@ fn idx_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let values = [1.0, -2.0, 3.0, -4.0, 5.0, 6.0, -7.0, 8.0];
     let pixels: Vec<u8> = (0..16).map(|p| p * 16).collect();
     let files = [
-        ("u8-images", idx_file(0x08, &[4, 2, 2], &pixels)),
-        ("u8-rows", idx_file(0x08, &[4, 4], &pixels)),
+        ("u8-images", common::idx_file(0x08, &[4, 2, 2], &pixels)),
+        ("u8-rows", common::idx_file(0x08, &[4, 4], &pixels)),
         (
             "i8",
-            idx_file(0x09, &[4, 2], &be(&values, |v| vec![v as i8 as u8])),
+            common::idx_file(0x09, &[4, 2], &be(&values, |v| vec![v as i8 as u8])),
         ),
         (
             "i16",
-            idx_file(
+            common::idx_file(
                 0x0B,
                 &[4, 2],
                 &be(&values, |v| (v as i16 * 300).to_be_bytes().to_vec()),
@@ -164,7 +154,7 @@ fn idx_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         ),
         (
             "i32",
-            idx_file(
+            common::idx_file(
                 0x0C,
                 &[4, 1, 2],
                 &be(&values, |v| (v as i32 * 70_000).to_be_bytes().to_vec()),
@@ -172,7 +162,7 @@ fn idx_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         ),
         (
             "f32",
-            idx_file(
+            common::idx_file(
                 0x0D,
                 &[4, 2],
                 &be(&values, |v| (v as f32 * 0.25).to_be_bytes().to_vec()),
@@ -180,7 +170,7 @@ fn idx_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         ),
         (
             "f64",
-            idx_file(
+            common::idx_file(
                 0x0E,
                 &[4, 2, 1],
                 &be(&values, |v| (v * 1e-3).to_be_bytes().to_vec()),
@@ -233,7 +223,7 @@ fn idx_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         "seed-errors-wrong-label-magic".into(),
         idx_input(0, images, &wrong_label_magic),
     ));
-    let huge = idx_file(0x0D, &[u32::MAX, 4096], &[0; 16]);
+    let huge = common::idx_file(0x0D, &[u32::MAX, 4096], &[0; 16]);
     seeds.push((
         "idx",
         "seed-errors-huge-dims".into(),
@@ -254,7 +244,7 @@ fn idx_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         "seed-errors-huge-label-count".into(),
         idx_input(2, images, &gzip(&huge_labels)),
     ));
-    let nan = idx_file(
+    let nan = common::idx_file(
         0x0E,
         &[4, 2],
         &be(&[1.0, f64::NAN, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], |v| {

@@ -82,6 +82,16 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// An IDX file of element type `kind` and `shape` holding `data` (big-endian elements).
+pub fn idx_file(kind: u8, shape: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, kind, shape.len() as u8];
+    for d in shape {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
 /// Writes `train` and `test` as the four MNIST-named IDX files into `dir`.
 pub fn write_idx(dir: &Path, train: &Dataset, test: &Dataset) {
     for (prefix, set) in [("train", train), ("t10k", test)] {
