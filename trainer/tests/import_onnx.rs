@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use prost::Message;
+use trainer::data::InputTransform;
 use trainer::import::onnx::proto::{
     self, attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto,
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
@@ -828,5 +829,57 @@ fn the_fuzz_corpus_holds_the_seed_graphs() {
             "{name}"
         );
         onnx::parse(&path, &bytes).expect("a seed reads");
+    }
+}
+
+#[test]
+fn image_inputs_of_any_channel_count_default_to_pixels() {
+    // An RGB image model (PyTorch's channels-first `(3, 5, 6)` or Keras's channels-last
+    // `(5, 6, 3)`) reads u8 pixels divided by 255, as a grey one does, and its blobs say 3
+    // channels; a flat input with no image data reads raw features.
+    let mut rng = trainer::rng::Rng::new(7);
+    let parameters = Parameters::glorot_uniform(&[90, 5, 3], &mut rng);
+    let imported = |input_shape: &[usize]| trainer::import::Imported {
+        parameters: parameters.clone(),
+        output: Output::Softmax,
+        input_shape: input_shape.to_vec(),
+        layer_names: vec!["fc1".into(), "fc2".into()],
+    };
+    for shape in [[3, 5, 6], [5, 6, 3]] {
+        let imported = imported(&shape);
+        assert_eq!(imported.image_shape(), Some((5, 6, 3)), "{shape:?}");
+        assert_eq!(
+            imported.default_input(None),
+            InputTransform::image(5, 6, 3),
+            "{shape:?}"
+        );
+    }
+    let flat = imported(&[90]);
+    assert!(matches!(
+        flat.default_input(None),
+        InputTransform::Features { .. }
+    ));
+
+    // The blobs: calibrated on 90-byte images (a 9x10 grey dataset of the same width).
+    let images: Vec<u8> = (0..40 * 90).map(|i| (i * 37 % 256) as u8).collect();
+    let labels = (0..40).map(|i| (i % 3) as u8).collect();
+    let data = trainer::data::Dataset::new(images, labels, (9, 10), 3).expect("dataset");
+    let blobs = imported(&[3, 5, 6])
+        .into_model(InputTransform::image(5, 6, 3), trainer::Device::Cpu)
+        .expect("a model")
+        .export(&data, &trainer::ExportOptions::default())
+        .expect("exports");
+    for blob in [&blobs.int8, &blobs.f32] {
+        let model = tinymlp::Model::from_bytes(blob).expect("loads");
+        let tinymlp::Input::Pixels(spec) = model.input() else {
+            panic!("a pixel model");
+        };
+        assert_eq!((spec.height, spec.width, spec.channels), (5, 6, 3));
+        assert_eq!(model.input_len(), 90);
+        let mut predictor = trainer::export::Predictor::new(blob).expect("predictor");
+        let (class, _) = predictor
+            .predict(&data.image(0).unwrap()[..])
+            .expect("predicts");
+        assert!(class < 3);
     }
 }

@@ -26,12 +26,15 @@ pub const DEVIATION_FLOOR_OF_RANGE: f64 = 0.1;
 /// How stored inputs become the model's values.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InputTransform {
-    /// `u8` images of `rows x cols`: pixel `p` is read as `p * scale`.
+    /// `u8` images of `rows x cols x channels`: pixel `p` is read as `p * scale`.
     Pixels {
         /// Image height.
         rows: usize,
         /// Image width.
         cols: usize,
+        /// Values per pixel (1 for grey, 3 for RGB), in whatever order the model's input
+        /// was flattened in (channels first or last): the blob only records the count.
+        channels: usize,
         /// The real value of one step of a pixel ([`PIXEL_SCALE`] for trained models).
         scale: f32,
     },
@@ -49,9 +52,15 @@ pub enum InputTransform {
 impl InputTransform {
     /// MNIST's transform for `rows x cols` images: `p / 255`.
     pub fn pixels(rows: usize, cols: usize) -> InputTransform {
+        InputTransform::image(rows, cols, 1)
+    }
+
+    /// The transform for `rows x cols` images of `channels` values per pixel: `p / 255`.
+    pub fn image(rows: usize, cols: usize, channels: usize) -> InputTransform {
         InputTransform::Pixels {
             rows,
             cols,
+            channels,
             scale: PIXEL_SCALE,
         }
     }
@@ -115,7 +124,12 @@ impl InputTransform {
     /// Inputs the model takes.
     pub fn width(&self) -> usize {
         match self {
-            InputTransform::Pixels { rows, cols, .. } => rows * cols,
+            InputTransform::Pixels {
+                rows,
+                cols,
+                channels,
+                ..
+            } => rows * cols * channels,
             InputTransform::Features { offsets, .. } => offsets.len(),
         }
     }
@@ -248,10 +262,15 @@ impl InputTransform {
     /// A pixel transform as the blobs' `InputSpec`; `None` for features.
     pub fn input_spec(&self) -> Option<InputSpec> {
         match self {
-            InputTransform::Pixels { rows, cols, scale } => Some(InputSpec {
+            InputTransform::Pixels {
+                rows,
+                cols,
+                channels,
+                scale,
+            } => Some(InputSpec {
                 width: *cols as u16,
                 height: *rows as u16,
-                channels: 1,
+                channels: *channels as u16,
                 scale: *scale,
                 zero_point: 0,
             }),

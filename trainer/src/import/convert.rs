@@ -268,11 +268,22 @@ pub fn report(args: &ConvertArgs, conversion: &Conversion) -> String {
 
 fn describe_input(input: &InputTransform) -> String {
     match input {
-        InputTransform::Pixels { rows, cols, scale } if *scale == PIXEL_SCALE => {
-            format!("u8 pixels of {rows}x{cols} images, divided by 255")
-        }
-        InputTransform::Pixels { rows, cols, scale } => {
-            format!("u8 pixels of {rows}x{cols} images, times {scale}")
+        InputTransform::Pixels {
+            rows,
+            cols,
+            channels,
+            scale,
+        } => {
+            let shape = match channels {
+                1 => format!("{rows}x{cols}"),
+                _ => format!("{rows}x{cols}x{channels}"),
+            };
+            let scaling = if *scale == PIXEL_SCALE {
+                "divided by 255".to_string()
+            } else {
+                format!("times {scale}")
+            };
+            format!("u8 pixels of {shape} images, {scaling}")
         }
         InputTransform::Features { offsets, scales }
             if offsets.iter().all(|&o| o == 0.0) && scales.iter().all(|&s| s == 1.0) =>
@@ -324,16 +335,17 @@ fn input_transform(
     let input = match kind {
         InputKind::Auto => imported.default_input(data),
         InputKind::Pixels => {
-            let (rows, cols) = match (imported.image_shape(), data.map(|d| &d.inputs)) {
-                (Some((rows, cols, 1)), _) => (rows, cols),
+            let (rows, cols, channels) = match (imported.image_shape(), data.map(|d| &d.inputs)) {
+                (Some(shape), _) => shape,
                 (_, Some(Inputs::Pixels { rows, cols, .. })) if rows * cols == width => {
-                    (*rows, *cols)
+                    (*rows, *cols, 1)
                 }
-                _ => (1, width),
+                _ => (1, width, 1),
             };
             InputTransform::Pixels {
                 rows,
                 cols,
+                channels,
                 scale: args.pixel_scale,
             }
         }

@@ -158,13 +158,14 @@ impl Imported {
     }
 
     /// The input transform that fits the common case: `u8` pixels divided by 255 for a
-    /// model whose declared input is a one-channel image (PyTorch's `(1, 28, 28)`) or, for
+    /// model whose declared input is an image (PyTorch's `(1, 28, 28)`, an RGB `(3, 32,
+    /// 32)` or `(32, 32, 3)`) or, for
     /// a flat input, when `data` holds images of the model's width; raw f32 features
     /// otherwise (offsets 0, scales 1: the values as they are).
     pub fn default_input(&self, data: Option<&Dataset>) -> InputTransform {
         let width = self.parameters.sizes()[0];
-        if let Some((rows, cols, 1)) = self.image_shape() {
-            return InputTransform::pixels(rows, cols);
+        if let Some((rows, cols, channels)) = self.image_shape() {
+            return InputTransform::image(rows, cols, channels);
         }
         if let Some(Dataset {
             inputs: Inputs::Pixels { rows, cols, .. },
@@ -182,8 +183,9 @@ impl Imported {
     }
 
     /// `(height, width, channels)` when the declared input is an image: two or three
-    /// dimensions, channels first (PyTorch's `[1, 28, 28]`) or last (`[28, 28, 1]`) when
-    /// one of the outer two is 1 to 4.
+    /// dimensions, channels first (PyTorch's `[1, 28, 28]`, `[3, 32, 32]`) or last
+    /// (Keras's `[28, 28, 1]`, `[32, 32, 3]`) when one of the outer two is 1 to 4
+    /// (channels first when both are: `[3, 4, 4]` is three 4x4 planes).
     pub fn image_shape(&self) -> Option<(usize, usize, usize)> {
         match *self.input_shape.as_slice() {
             [height, width] => Some((height, width, 1)),
