@@ -15,12 +15,15 @@ mod kernel_check;
 mod stack;
 #[cfg(feature = "tabular")]
 mod tabular;
+mod tally;
 
 use cortex_m_rt::entry;
 use panic_probe as _;
+#[cfg(not(feature = "tabular"))]
+use tally::Tally;
 use tinymlp::Model;
 #[cfg(not(feature = "tabular"))]
-use tinymlp::{Int8Scratch, OutputDigest, Prediction};
+use tinymlp::{Int8Scratch, Prediction};
 
 /// The int8 model, in flash (named so the size report finds it).
 #[cfg(not(feature = "tabular"))]
@@ -36,8 +39,6 @@ static MODEL: &[u8] = &MODEL_BLOB;
 static DIGITS: &[u8] = &DIGIT_RECORDS;
 #[cfg(not(feature = "tabular"))]
 const RECORD: usize = 1 + 784;
-/// Predictions are logged in lines of this many classes.
-const LINE: usize = 50;
 
 /// Hidden width and classes of the MNIST model (`check_scratch` rejects a bigger model),
 /// summing 256 hidden outputs at a time: 2,128 bytes instead of 3,152 with one block. Each
@@ -109,10 +110,8 @@ fn classify_all(model: &Model<'_>, load_stack: usize) -> bool {
     );
 
     let mut scratch = Scratch::new();
-    let mut digest = OutputDigest::new();
+    let mut tally = Tally::new(model, count);
     let mut counter = board::CostCounter::start();
-    let (mut correct, mut total_cost, mut min_cost, mut max_cost) = (0usize, 0u64, u32::MAX, 0u32);
-    let mut line = [0u8; LINE];
     for (index, record) in DIGITS.chunks_exact(RECORD).enumerate() {
         let Some((&label, pixels)) = record.split_first() else {
             return false;
@@ -120,62 +119,15 @@ fn classify_all(model: &Model<'_>, load_stack: usize) -> bool {
         let before = counter.now();
         let prediction = tinymlp_predict_digit(model, pixels, &mut scratch);
         let cost = counter.since(before);
-        let prediction = match prediction {
-            Ok(prediction) => prediction,
+        match prediction {
+            Ok(prediction) => tally.record(index, label, &prediction, cost),
             Err(error) => {
                 defmt::error!("digit {=usize}: {}", index, error);
                 return false;
             }
-        };
-        digest.add(&prediction);
-        (total_cost, min_cost, max_cost) = (
-            total_cost + u64::from(cost),
-            min_cost.min(cost),
-            max_cost.max(cost),
-        );
-        let class = prediction.class as u8;
-        if class == label {
-            correct += 1;
-        } else {
-            defmt::println!(
-                "miss {=usize}: label {=u8} predicted {=u8} p={=f32}",
-                index,
-                label,
-                class,
-                prediction.probability
-            );
-        }
-        if let Some(slot) = line.get_mut(index % LINE) {
-            *slot = class;
-        }
-        if index % LINE == LINE - 1 || index + 1 == count {
-            let start = index - index % LINE;
-            let classes = line.get(..=index % LINE).unwrap_or(&[]);
-            defmt::println!("predictions {=usize}: {=[u8]}", start, classes);
         }
     }
-    defmt::println!(
-        "accuracy: {=usize}/{=usize} ({=f32} %)",
-        correct,
-        count,
-        correct as f32 * 100.0 / count.max(1) as f32
-    );
-    defmt::println!("digest: {=u32}", digest.finish());
-    defmt::println!(
-        "stack: peak {=usize} bytes during inference (scratch buffer and model included), {=usize} while loading",
-        stack::peak(),
-        load_stack
-    );
-    let mean = total_cost / count.max(1) as u64;
-    let macs = model.macs().max(1);
-    defmt::println!(
-        "cost per inference: mean {=u64} min {=u32} max {=u32} {=str}; {=f32} per MAC",
-        mean,
-        min_cost,
-        max_cost,
-        board::COST_UNIT,
-        mean as f32 / macs as f32
-    );
+    tally.finish(load_stack);
     true
 }
 

@@ -9,9 +9,10 @@
 //! as the inputs (`../models/wine-test-features.bin`, or `TINYMLP_TABULAR_INPUTS`): records
 //! of `[label u8][f32 LE x features]`.
 
-use tinymlp::{F32Scratch, Int8Scratch, Model, OutputDigest, Prediction, Scratch};
+use tinymlp::{F32Scratch, Int8Scratch, Model, Prediction, Scratch};
 
-use crate::{board, stack, tinymlp_load_model, LINE};
+use crate::tally::Tally;
+use crate::{board, stack, tinymlp_load_model};
 
 static INT8_BLOB: [u8; include_bytes!(concat!(env!("OUT_DIR"), "/tabular-int8.tmlp")).len()] =
     *include_bytes!(concat!(env!("OUT_DIR"), "/tabular-int8.tmlp"));
@@ -109,10 +110,8 @@ fn classify_all<S: Scratch>(
         defmt::error!("{=usize} features: at most {=usize}", features, WIDTH);
         return false;
     };
-    let mut digest = OutputDigest::new();
+    let mut tally = Tally::new(model, count);
     let mut counter = board::CostCounter::start();
-    let (mut correct, mut total_cost, mut min_cost, mut max_cost) = (0usize, 0u64, u32::MAX, 0u32);
-    let mut line = [0u8; LINE];
     for (index, record) in INPUT_RECORDS.chunks_exact(record_len).enumerate() {
         let Some((&label, bytes)) = record.split_first() else {
             return false;
@@ -124,55 +123,15 @@ fn classify_all<S: Scratch>(
         let before = counter.now();
         let prediction = predict(model, values, &mut scratch);
         let cost = counter.since(before);
-        let prediction = match prediction {
-            Ok(prediction) => prediction,
+        match prediction {
+            Ok(prediction) => tally.record(index, label, &prediction, cost),
             Err(error) => {
                 defmt::error!("input {=usize}: {}", index, error);
                 return false;
             }
-        };
-        digest.add(&prediction);
-        (total_cost, min_cost, max_cost) = (
-            total_cost + u64::from(cost),
-            min_cost.min(cost),
-            max_cost.max(cost),
-        );
-        let class = prediction.class as u8;
-        if class == label {
-            correct += 1;
-        } else {
-            log_miss(model, index, label, class, prediction.probability);
-        }
-        if let Some(slot) = line.get_mut(index % LINE) {
-            *slot = class;
-        }
-        if index % LINE == LINE - 1 || index + 1 == count {
-            let start = index - index % LINE;
-            let classes = line.get(..=index % LINE).unwrap_or(&[]);
-            defmt::println!("predictions {=usize}: {=[u8]}", start, classes);
         }
     }
-    defmt::println!(
-        "accuracy: {=usize}/{=usize} ({=f32} %)",
-        correct,
-        count,
-        correct as f32 * 100.0 / count as f32
-    );
-    defmt::println!("digest: {=u32}", digest.finish());
-    defmt::println!(
-        "stack: peak {=usize} bytes during inference (scratch buffer and model included), {=usize} while loading",
-        stack::peak(),
-        load_stack
-    );
-    let mean = total_cost / count as u64;
-    defmt::println!(
-        "cost per inference: mean {=u64} min {=u32} max {=u32} {=str}; {=f32} per MAC",
-        mean,
-        min_cost,
-        max_cost,
-        board::COST_UNIT,
-        mean as f32 / model.macs().max(1) as f32
-    );
+    tally.finish(load_stack);
     true
 }
 
@@ -197,29 +156,4 @@ pub fn tinymlp_predict_features_f32<'s>(
     scratch: &'s mut F32,
 ) -> tinymlp::Result<Prediction<'s>> {
     model.predict_features(features, scratch)
-}
-
-/// A misclassified input, by class name when the model names its classes.
-fn log_miss(model: &Model<'_>, index: usize, label: u8, class: u8, probability: f32) {
-    let names = (
-        model.class_name(usize::from(label)),
-        model.class_name(usize::from(class)),
-    );
-    if let (Some(label_name), Some(class_name)) = names {
-        defmt::println!(
-            "miss {=usize}: label {=str} predicted {=str} p={=f32}",
-            index,
-            label_name,
-            class_name,
-            probability
-        );
-    } else {
-        defmt::println!(
-            "miss {=usize}: label {=u8} predicted {=u8} p={=f32}",
-            index,
-            label,
-            class,
-            probability
-        );
-    }
 }
