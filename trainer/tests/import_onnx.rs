@@ -877,9 +877,7 @@ fn image_inputs_of_any_channel_count_default_to_pixels() {
         assert_eq!((spec.height, spec.width, spec.channels), (5, 6, 3));
         assert_eq!(model.input_len(), 90);
         let mut predictor = trainer::export::Predictor::new(blob).expect("predictor");
-        let (class, _) = predictor
-            .predict(&data.image(0).unwrap()[..])
-            .expect("predicts");
+        let (class, _) = predictor.predict(data.image(0).unwrap()).expect("predicts");
         assert!(class < 3);
     }
 }
