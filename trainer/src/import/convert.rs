@@ -16,8 +16,8 @@ use crate::export::{encode_f32, BlobHead, Blobs, Calibration, ExportOptions, Pre
 /// How raw inputs become the model's input values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum InputKind {
-    /// `pixels` for a model whose input is a one-channel image (or a flat input when the
-    /// data are images of its size), `features` otherwise.
+    /// `pixels` for a model whose input is an image, grey or colour (or a flat input when
+    /// the data are images of its size), `features` otherwise.
     Auto,
     /// `u8` pixels divided by 255 (`--pixel-scale`).
     Pixels,
