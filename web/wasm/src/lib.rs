@@ -297,16 +297,13 @@ fn predict(len: usize, features: bool) -> i32 {
         return fail(error, wrong.template());
     };
     let prediction = match (model.kind(), features) {
-        (ParamKind::Int8, false) => forward::predict_int8(model, pixels, &mut buffers.int8),
-        (ParamKind::Int8, true) => forward::predict_features_int8(model, values, &mut buffers.int8),
         #[cfg(feature = "f32")]
         (ParamKind::F32, false) => forward::predict_f32(model, pixels, &mut buffers.f32),
         #[cfg(feature = "f32")]
         (ParamKind::F32, true) => forward::predict_features_f32(model, values, &mut buffers.f32),
-        #[cfg(not(feature = "f32"))]
-        (ParamKind::F32, false) => forward::predict_int8(model, pixels, &mut buffers.int8),
-        #[cfg(not(feature = "f32"))]
-        (ParamKind::F32, true) => forward::predict_features_int8(model, values, &mut buffers.int8),
+        // Int8, or (without the `f32` feature) an f32 model, which the int8 scratch refuses.
+        (_, false) => forward::predict_int8(model, pixels, &mut buffers.int8),
+        (_, true) => forward::predict_features_int8(model, values, &mut buffers.int8),
     };
     match prediction {
         Ok(prediction) => {
