@@ -26,8 +26,11 @@ build() { # variant, rustflags, cargo arguments...
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$flags" \
     cargo build --quiet --release --target wasm32-unknown-unknown -p tinymlp-wasm \
     --target-dir "target/$variant" "$@"
-  # -Oz and -Os give the same bytes here; --strip-target-features drops a 230-byte section.
-  "$wasm_opt" --all-features -Oz --strip-debug --strip-producers --strip-target-features \
+  # -Oz and -Os give the same bytes here; --strip-target-features drops a 230-byte section;
+  # --converge (the passes again until the module stops shrinking) saves 14 bytes of the
+  # SIMD module, 9 of the baseline and 50 of the f32 one.
+  "$wasm_opt" --all-features -Oz --converge \
+    --strip-debug --strip-producers --strip-target-features \
     "target/$variant/wasm32-unknown-unknown/release/tinymlp_wasm.wasm" \
     -o "target/wasm/tinymlp-$variant.wasm"
 }
