@@ -49,7 +49,8 @@ for board in "${boards[@]}"; do
         *) stack_variant=$board ;;
     esac
     stack_elf=$("$root/scripts/firmware-build.sh" "$stack_variant")
-    stack=$(cd "$root/firmware-example" && ./runner.sh "$stack_elf" | grep -o 'stack: peak [0-9]* bytes' | sed 's/stack: peak //' | paste -sd/ - || true)
+    stack=$(cd "$root/firmware-example" && ./runner.sh "$stack_elf" | grep -o 'stack: peak [0-9]*' | sed 's/stack: peak //' | paste -sd/ - || true)
     where=$([ "$stack_variant" = "$board" ] && echo "this build" || echo "the $stack_variant build, same target, in QEMU")
+    stack=${stack:+$stack bytes}
     echo "RAM, peak stack:       ${stack:-not measured} (inference phase, scratch buffer included; $where)"
 done

@@ -44,7 +44,7 @@ const RECORD: usize = 1 + 784;
 /// summing 256 hidden outputs at a time: 2,128 bytes instead of 3,152 with one block. Each
 /// block reads the 784 pixels again to skip the zeros: with 128 outputs a block (1,616
 /// bytes) the M4 runs 0.809 instructions per MAC against 0.725 with 256, and the peak stack
-/// stays under 4 KiB with 256 (4,028 bytes in inference, 2,548 while loading; BENCHMARKS.md).
+/// stays under 4 KiB with 256 (4,044 bytes in inference, 2,672 while loading; BENCHMARKS.md).
 #[cfg(not(feature = "tabular"))]
 type Scratch = Int8Scratch<512, 10, 256>;
 
