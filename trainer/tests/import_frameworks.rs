@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use tinymlp::softmax::argmax;
 use trainer::data::{idx, Dataset, InputTransform, Inputs};
 use trainer::export::Predictor;
 use trainer::import::{self, Imported, Output};
@@ -46,16 +47,6 @@ fn framework_probabilities(name: &str) -> Vec<[f32; 10]> {
             p
         })
         .collect()
-}
-
-fn argmax(values: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 /// Every sample's probabilities through a blob.

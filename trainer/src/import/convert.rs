@@ -12,6 +12,7 @@ use crate::backend::Device;
 use crate::data::{self, Dataset, InputTransform, Inputs, PIXEL_SCALE};
 use crate::error::{Error, Result};
 use crate::export::{encode_f32, BlobHead, Blobs, Calibration, ExportOptions, Predictor};
+use tinymlp::softmax::argmax;
 
 /// How raw inputs become the model's input values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -476,17 +477,6 @@ fn test_figures(
 
 fn fraction<T>(hits: impl Iterator<Item = T>, total: usize) -> f64 {
     hits.count() as f64 / total.max(1) as f64
-}
-
-/// The index of the largest value (the first, on a tie), as the runtime picks its class.
-fn argmax(values: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 /// Every sample's probabilities through a blob, by the runtime: images as bytes to a
